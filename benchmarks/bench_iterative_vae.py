@@ -11,12 +11,16 @@ sampler and backpropagation, per unrolled inference step) ≤ 10×.
     python benchmarks/bench_iterative_vae.py --parts quick        # train the quick profile on nat16
     python benchmarks/bench_iterative_vae.py --device cuda        # throughput on a GPU
 
-Timings on a shared machine are noisy: each figure is the median of ``--repeats`` runs.
+Timings on a shared machine are noisy: each figure is the median of ``--repeats`` runs, and the
+runs of the methods compared in one table are interleaved (round after round: LCA, then each
+method), so that a change of the machine's load shifts all of them alike; the ratios are given for
+wall time and for the process's CPU time (less sensitive to other processes on the machine).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from suite.registry import METHODS, discover  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import median_seconds  # noqa: E402
+from timing import sync  # noqa: E402
 
 PAPER = {  # METHODS.md §2, vH16, K = 512, t_train 16: R² at t = 1 / 16 / 1000 and % zeros
     "ipvae": ((-0.02, 0.71, 0.83), 0.77),
@@ -70,46 +74,69 @@ def lca_stepper(phi: torch.Tensor, x: torch.Tensor, lam: float = 0.5, dt: float 
     return make_steps("lca", prob, torch.zeros_like(prob.b), cold=True, dt=dt)
 
 
+def interleaved_medians(fns: dict, device, repeats: int) -> dict[str, tuple[float, float]]:
+    """{name: (median wall seconds, median process CPU seconds)} of each ``fns[name]()`` over
+    ``repeats`` rounds, each round calling every function once in order (after one warm-up call
+    each)."""
+    for fn in fns.values():
+        fn()
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            sync(device)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns}
+
+
+def lca_run(phi: torch.Tensor, x: torch.Tensor, steps: int):
+    """A function running ``steps`` LCA steps from a cold start."""
+    def run():
+        it = lca_stepper(phi, x)
+        for _ in range(steps):
+            it.step()
+    return run
+
+
+def print_ratios(times: dict[str, tuple[float, float]], per: dict[str, int], batch: int) -> None:
+    """One line per entry: wall ms per step, patch-steps/s, wall and CPU-time ratios to LCA."""
+    lca_wall, lca_cpu = (t / per["lca"] for t in times["lca"])
+    for name, (wall, cpu) in times.items():
+        wall, cpu = wall / per[name], cpu / per[name]
+        label = "lca (dense Euler steps)" if name == "lca" else name
+        print(f"  {label:28s} {wall * 1e3:8.3f} ms/step  {batch / wall:10.0f} patch-steps/s  "
+              f"ratio to LCA {wall / lca_wall:6.2f} (CPU time {cpu / lca_cpu:6.2f})")
+
+
 def throughput(args, device) -> None:
     d, k, b, steps = args.dim, args.latents, args.batch, args.steps
     phi, x = synthetic_problem(d, k, b, device)
     print(f"\n== Inference throughput: D={d}, K={k}, batch {b}, {steps} steps, device {device}, "
-          f"{torch.get_num_threads()} threads (median of {args.repeats})")
-
-    def run_lca():
-        it = lca_stepper(phi, x)
-        for _ in range(steps):
-            it.step()
-
-    t_lca = median_seconds(run_lca, device, args.repeats) / steps
-    rows = [("lca (dense Euler steps)", t_lca)]
+          f"{torch.get_num_threads()} threads (median of {args.repeats}, interleaved)")
+    fns = {"lca": lca_run(phi, x, steps)}
     for name in ("ipvae", "igvae", "igvae_relu"):
         m = iterative(name, phi, device)
-        run = lambda: list(m.infer_trajectory(x, [steps]))  # noqa: E731
-        t = median_seconds(run, device, args.repeats) / steps
-        rows.append((f"{name} (test time)", t))
-    for label, t in rows:
-        print(f"  {label:28s} {t * 1e3:8.3f} ms/step  {b / t:12.0f} patch-steps/s  "
-              f"ratio to LCA {t / t_lca:5.2f}")
+        fns[f"{name} (test time)"] = lambda m=m: list(m.infer_trajectory(x, [steps]))
+    times = interleaved_medians(fns, device, args.repeats)
+    print_ratios(times, {name: steps for name in fns}, b)
 
-    tb = args.train_batch
+    tb, t_train = args.train_batch, 16
     phi_t, x_t = synthetic_problem(d, k, tb, device, seed=1)
-
-    def run_lca_train_batch():
-        it = lca_stepper(phi_t, x_t)
-        for _ in range(steps):
-            it.step()
-
-    t_lca_b = median_seconds(run_lca_train_batch, device, args.repeats) / steps
     print(f"\n== Training cost per unrolled step (forward, two samples, backward): batch {tb}, "
-          f"LCA step at the same batch {t_lca_b * 1e3:.3f} ms")
-    for name, temperature in (("ipvae", 0.5), ("ipvae", 0.05), ("igvae", 1.0),
+          f"t_train {t_train}, against an LCA step at the same batch")
+    fns = {"lca": lca_run(phi_t, x_t, steps)}
+    for name, temperature in (("ipvae", 1.0), ("ipvae", 0.5), ("ipvae", 0.05), ("igvae", 1.0),
                               ("igvae_relu", 1.0)):
-        m = iterative(name, phi_t, device, t_train=16)
+        m = iterative(name, phi_t, device, t_train=t_train)
         m.temperature = temperature
-        t = median_seconds(lambda: m.unroll_loss(x_t, beta=1.0), device, args.repeats) / 16
         label = f"{name} (T={temperature})" if name == "ipvae" else name
-        print(f"  {label:28s} {t * 1e3:8.3f} ms/step  ratio to LCA {t / t_lca_b:6.2f}")
+        fns[label] = lambda m=m: m.unroll_loss(x_t, beta=1.0)
+    times = interleaved_medians(fns, device, args.repeats)
+    print_ratios(times, {name: steps if name == "lca" else t_train for name in fns}, tb)
 
 
 def memory_probe(args) -> None:

@@ -29,6 +29,9 @@ over the step, after a reset.
 Faithfulness: a two-sample Kolmogorov–Smirnov test per rate decile compares relaxed samples z
 and pathwise gradients ∂z/∂λ of the two samplers on the rates of the ``trained`` and ``spread``
 states (200 patches × 512 latents, independent generators); p-values are printed (large is good).
+Values and gradients below ``RESOLUTION`` = 1e-4 count as 0: the fast sampler omits arrivals past
+its horizon, worth < 1e-6·λT (values) and < 1e-6·(1 + 15T) (gradients) in expectation, and a rank
+test would otherwise compare negligible numbers (at T = 0.05 most gradients are < 1e-6).
 
 Times are medians of wall-clock seconds per step ("wall ms") and of the process's CPU seconds
 ("cpu ms", all threads; steadier than wall-clock on a shared machine); ratios use wall-clock.
@@ -49,6 +52,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from scipy import stats
 
@@ -66,6 +70,7 @@ from timing import median_wall_and_cpu_seconds  # noqa: E402
 B, K, SHAPE = 1000, 512, (1, 16, 16)
 BETA = 1.0
 REFERENCE_N_EXP = 263
+RESOLUTION = 1e-4
 
 
 STATES = ("init", "trained", "spread")
@@ -209,7 +214,8 @@ def two_sample(device: str, state: str, n_rows: int = 200) -> list[str]:
             g = torch.Generator(device=device).manual_seed(seed)
             z = fn(r, temperature, g, n_exp=n_exp)
             z.sum().backward()
-            samples[name] = (z.detach().flatten().cpu().numpy(), r.grad.flatten().cpu().numpy())
+            samples[name] = tuple(np.where(np.abs(v) < RESOLUTION, 0.0, v) for v in
+                                  (z.detach().flatten().cpu().numpy(), r.grad.flatten().cpu().numpy()))
         flat = rate.flatten().cpu().numpy()
         cells = []
         for lo, hi in zip(edges[:-1], edges[1:]):

@@ -7,8 +7,14 @@ loss on 2000 validation samples before and after ``fit`` (sse of an evaluation-t
 the PROTOCOL.md rule: mean KL below 0.01 nats). The paper's dead fractions (vH16, K = 512,
 3000 epochs) are printed for comparison: P .016, G .782, L .812.
 
+With ``--symmetry``, each trained lin|lin Gaussian VAE is also re-scored (exact loss, β = 1, 5000
+validation samples) after setting its log-σ rows to 0 (σ ≡ 1), after a random rotation of its
+latent space, and as the balanced factorization of the same encoder-decoder map through its
+singular directions (the fewest units): the loss is unchanged while the dead fraction moves, i.e.
+the objective does not decide how many units the G-VAE leaves dead.
+
 Run: ``python benchmarks/quick_amortized_vae.py [--profile quick] [--dataset nat16]
-[--methods pvae,gvae,lvae] [--threads 2] [--set lr=0.02 --set epochs=60 ...]``
+[--methods pvae,gvae,lvae] [--threads 2] [--symmetry] [--set lr=0.02 --set epochs=60 ...]``
 (``--set`` overrides a hyperparameter, ``epochs``/``max_seconds``/``max_steps`` or ``n_latents``
 for every method).
 """
@@ -42,6 +48,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--symmetry", action="store_true",
+                        help="re-score trained lin|lin G-VAEs rotated and collapsed")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     discover()
@@ -73,6 +81,44 @@ def main() -> None:
               f"sse {m['sse']:6.1f}  rate {m['rate']:6.1f}  nelbo {m['nelbo']:6.1f}  "
               f"lifetime {m['lifetime_sparsity'] or float('nan'):.3f}  "
               f"dead {m['dead_frac']:.3f}{paper}", flush=True)
+        if args.symmetry and name == "gvae" and method.hp["arch"] == "lin|lin":
+            symmetry_check(method, ds.train, ds.val[:5000])
+
+
+def _exact_loss_and_dead(method, x) -> str:
+    with torch.no_grad():
+        post = method.encode(x)
+        kl = method.unit_kl(post)
+        loss = float((method.expected_sse(x, post) + kl.sum(1)).mean())
+    return f"loss {loss:8.2f}, dead {float((kl.mean(0) < 0.01).float().mean()):.3f}"
+
+
+def symmetry_check(method, train, x) -> None:
+    """Exact loss and dead fraction of a trained lin|lin G-VAE: as trained; with σ ≡ 1; after a
+    random rotation R of the latent space (A → RA, Φ → ΦRᵀ); and as the balanced factorization
+    of the map M = ΦA through the singular directions of M·C^{1/2} (C the data covariance): unit
+    i gets decoder column u_i·√(s_i/√2) and encoder row √(s_i·√2)·v_iᵀC^{-1/2}, so that its two
+    costs ‖φ_i‖² and ½·a_iᵀCa_i are equal, the cheapest split of the same map."""
+    k = method.n_latents
+    enc, dec = method.model.encoder.weight, method.model.decoder.weight  # (2K, D), (D, K)
+    print(f"    symmetry (exact loss, beta 1, {x.shape[0]} val samples): trained "
+          f"{_exact_loss_and_dead(method, x)}")
+    with torch.no_grad():
+        enc[k:] = 0.0
+        print(f"    sigma = 1:  {_exact_loss_and_dead(method, x)}")
+        a, phi = enc[:k].clone(), dec.clone()
+        rot, _ = torch.linalg.qr(torch.randn(k, k, generator=torch.Generator().manual_seed(0)))
+        enc[:k] = rot @ a
+        dec.copy_(phi @ rot.T)
+        print(f"    rotated:    {_exact_loss_and_dead(method, x)}")
+        evals, evecs = torch.linalg.eigh(torch.cov(train[:20000].T.double()))
+        root = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
+        inv_root = (evecs / evals.clamp_min(1e-8).sqrt()) @ evecs.T
+        u, s, vt = torch.linalg.svd((phi @ a).double() @ root)
+        scale = 2.0 ** -0.5
+        dec.copy_((u[:, :k] * (s[:k] * scale).sqrt()).to(dec.dtype))
+        enc[:k] = (((s[:k] / scale).sqrt()[:, None] * vt[:k]) @ inv_root).to(enc.dtype)
+        print(f"    collapsed:  {_exact_loss_and_dead(method, x)} (units = singular directions)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ on any device, and draws randomness only from an explicit ``torch.Generator``.
 Contents
 --------
 - soft clamps: :func:`softclamp_upper`, :func:`softclamp_sym`;
-- Poisson: :func:`poisson_kl`, :func:`poisson_kl_from_log`, :func:`poisson_n_exp`,
+- Poisson: :func:`poisson_kl`, :func:`poisson_kl_from_log`, :func:`poisson_kl_sum`, the exact sampler
+  :func:`poisson_counts`, :func:`poisson_n_exp`,
   :func:`check_n_exp`, the relaxed sampler :func:`relaxed_poisson` and its definition-by-
   materialization :func:`relaxed_poisson_dense` (kept as the reference the fast one is tested and
   benchmarked against);
@@ -22,31 +23,49 @@ The P-VAE's reparameterized "spike count" with rate λ and temperature T is
 
 i.e. a soft count of the arrivals of a rate-λ Poisson process inside the window [0, 1]; as T → 0
 it tends to the exact count N([0, 1]) ~ Poisson(λ) (when n_exp is large enough not to truncate).
-Writing S_i = Σ_{j≤i} E_j (the arrival times of a *unit-rate* process, pure noise), t_i = S_i / λ.
-The reference implementation materializes S for all n_exp arrivals of every latent, a
-[n_exp, B, K] tensor, although for a latent with λ ≪ n_exp almost every arrival lies far past the
-window, where σ((1 − t)/T) ≈ 0.
+Writing S_i = Σ_{j≤i} E_j (the arrival times of a *unit-rate* process, pure noise), t_i = S_i / λ,
+and the pathwise gradient is ∂z/∂λ = Σ_i σ'(u_i)·S_i/(λ²T), u_i = (1 − t_i)/T. The reference
+implementation materializes S for all n_exp arrivals of every latent, a [n_exp, B, K] tensor,
+although for a latent with λ ≪ n_exp almost every arrival lies far past the window, where
+σ((1 − t)/T) ≈ 0.
 
-:func:`relaxed_poisson` draws each latent's arrival sequence S_1, S_2, … (same law, in order)
-but stops drawing once an arrival passes the horizon H = λ·(1 + m), m = T·log(1/tail_tol)
-(or once n_exp arrivals were drawn, exactly like the reference's truncation). Arrivals are drawn in
-rounds: each still-open latent gets a block sized to cover its remaining window w with margin
-(⌈w + 1.5√w⌉, rounded up to a grid of block sizes), latents with equal block sizes are drawn as one
-dense tensor, and the few latents whose last arrival is still inside the horizon go to the next
-round. The cost is about Σ_k min(n_exp, 1.4·(H_k + 1.5√H_k) + 1) arrivals instead of n_exp·B·K,
-and the backward pass keeps one number per latent (∂z/∂λ, accumulated while sampling) instead of
-[n_exp, B, K] activations.
+:func:`relaxed_poisson` (T > 0) draws, with m = log(1/tail_tol), the horizon h = 1 + T·m (time
+units; H = λh in unit-rate time) and n = n_exp:
 
-Why it is the same estimator. Stopping at the first arrival past H is a stopping rule, so the
-prefix drawn has the law of the reference's first arrivals. For fixed noise (E_j), the reference's
-z and ours differ only by the omitted terms i > J, J the last arrival drawn (past H); each has t_i > 1 + m, hence
-σ((1 − t_i)/T) < e^{−m/T} = tail_tol, and their expected total is at most λ·T·tail_tol. Their
-derivatives ∂/∂log λ σ((1 − t_i)/T) = σ'(u_i)·t_i/T are likewise below tail_tol·t_i/T and decay
-exponentially in t_i. The noise is drawn from the detached λ only to decide *how many* arrivals to
-draw; the kept arrivals enter z through the same function of (λ, S) as in the reference, so the
-pathwise gradient ∂z/∂λ = Σ_i σ'(u_i)·S_i/(λ²T) is the reference's minus the same negligible
-tail. Sample values and gradients therefore agree in distribution up to these bounds (checked by
-two-sample tests in tests/test_distributions.py and benchmarks/bench_pvae_sampler.py).
+1. every latent's first arrival S_1 = E_1 ~ Exp(1);
+2. "full" latents, λh ≥ n: all n arrivals. S_n − S_1 = E_2 + … + E_n ~ Gamma(n − 1),
+   independent of S_1, and given it the n − 2 arrivals between are the order statistics of
+   n − 2 iid Uniform(S_1, S_n) (uniform spacings); z is symmetric in the arrivals, so they are
+   drawn unordered. This is the reference's law exactly;
+3. other latents with S_1 < H: the process after S_1 is a fresh unit-rate process (strong
+   Markov property), so the number R of arrivals in (S_1, H] is Poisson(H − S_1) and, given R,
+   they are iid Uniform(S_1, H). If 1 + R ≥ n (rare: λh < n) the reference keeps only the first
+   n: S_n, the (n − 1)-th smallest of the R, is S_1 + (H − S_1)·Beta(n − 1, R − n + 2), and given
+   S_n the n − 2 arrivals between are iid Uniform(S_1, S_n): again exact. Otherwise all arrivals
+   up to H are kept and the reference's later ones (past H) are omitted;
+4. latents with S_1 ≥ H keep S_1 alone (their later arrivals are omitted).
+
+Counts come from :func:`poisson_counts`, the gamma variates from ``torch._standard_gamma`` (the
+sampler behind torch.distributions.Gamma), uniforms from :class:`_UniformBlocks`. The arrivals
+of all latents with the same count (on a grid of block heights above 16, rows past a latent's
+count masked) form dense [count, latents] blocks of ≤ 2¹⁸ values, reduced over the arrivals at
+once to z and ∂z/∂λ; the backward pass keeps one number per latent. Work: about
+Σ_k min(n, 1 + λ_k·h) arrivals plus O(1) per latent, instead of n·B·K.
+
+Why it is the same estimator. Steps 1–4 draw, in law, exactly the reference's arrival set with
+the arrivals past H omitted, except S_1 and except none at all for full or truncated latents; z
+and ∂z/∂λ are the reference's functions of (λ, S) evaluated on that set (S held fixed, λ only
+decides how much noise to draw). So (z, ∂z/∂λ) has the reference's joint law after removing the
+omitted terms, all at times t > h, where σ((1 − t)/T) < e^{−(t−1)/T} ≤ tail_tol. For the
+rate-λ arrivals past h (the omitted ones are among them), by Campbell's formula:
+
+    E Σ_{t_i > h} σ((1 − t_i)/T) = λT·log(1 + e^{−m}) ≤ λ·T·tail_tol,
+    E Σ_{t_i > h} σ'(u_i)·t_i/(λT) = σ(−m)·(1 + T·m) + T·log(1 + e^{−m}) ≤ tail_tol·(h + T),
+
+so, coupled on the same noise, E|z_ref − z| ≤ λ·T·tail_tol and E|∂z_ref/∂λ − ∂z/∂λ| ≤
+tail_tol·(h + T) (tail_tol = 1e-6 by default). Checked by two-sample tests of values and
+gradients against :func:`relaxed_poisson_dense` in tests/test_distributions.py (λ from 0.01 to
+150, T from 0.01 to 1) and benchmarks/bench_pvae_sampler.py.
 """
 from __future__ import annotations
 
@@ -109,6 +128,99 @@ def poisson_kl_from_log(log_rate_q: Tensor, log_rate_p: Tensor) -> Tensor:
     return torch.exp(log_rate_p) * _one_minus_exp_plus_xexp(d)
 
 
+POISSON_THIN_RATE = 0.125
+"""Rates up to this bound are drawn by :func:`poisson_counts`'s thinning stage, larger ones by
+:func:`torch.poisson` (the bound balances the thinning stage's n·c candidate events against
+torch.poisson's per-element cost, which dominates for rates ≳ 0.1)."""
+
+
+class _PoissonKLSum(torch.autograd.Function):
+    """Σ KL over all elements from log-rates and rates; see :func:`poisson_kl_sum`."""
+
+    @staticmethod
+    def forward(ctx, log_q: Tensor, log_p: Tensor, rate_q: Tensor, rate_p: Tensor) -> Tensor:
+        d = log_q - log_p
+        slope_q = rate_q * d
+        slope_p = torch.expm1(d).mul_(rate_p)
+        ctx.save_for_backward(slope_q, slope_p)
+        return (slope_q - slope_p).sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        slope_q, slope_p = ctx.saved_tensors
+        return grad * slope_q, -grad * slope_p, None, None
+
+
+def poisson_kl_sum(log_rate_q: Tensor, log_rate_p: Tensor, rate_q: Tensor,
+                   rate_p: Tensor) -> Tensor:
+    """Σ over all elements of KL(Pois(r_q) ‖ Pois(r_p)) in nats (a scalar), for a loss.
+
+    Takes the log-rates u_q, u_p and the rates r_q = e^{u_q}, r_p = e^{u_p} the caller already
+    holds (the rates are not differentiated: gradients flow through the log-rates only). With
+    d = u_q − u_p and m = e^d − 1 (expm1, accurate near d = 0):
+
+        KL = r_p·(1 − e^d + d·e^d) = r_q·d − r_p·m,   ∂KL/∂u_q = r_q·d,   ∂KL/∂u_p = −r_p·m.
+
+    The gradients are exact to float rounding and cost no autograd graph beyond the inputs; the
+    value's rounding error is about ε·r_q·|d| per element (relative ~2ε/|d| where KL ≈ r_p·d²/2
+    is tiny), negligible in a batch loss. Per-unit KLs should use :func:`poisson_kl_from_log`
+    (accurate near d = 0), which this sum equals up to that rounding.
+    """
+    return _PoissonKLSum.apply(log_rate_q, log_rate_p, rate_q.detach(), rate_p.detach())
+
+
+def poisson_counts(rate: Tensor, generator: torch.Generator) -> Tensor:
+    """Exact Poisson(rate) counts, elementwise; same shape and dtype as ``rate`` (no gradient).
+
+    On the CPU, with c = :data:`POISSON_THIN_RATE` and n = rate.numel():
+
+    1. rates λ ≤ c, by thinning one rate-c Poisson process per element: draw the total number
+       of candidate events M ~ Poisson(n·c) and spread them uniformly over the n elements (so
+       each element's candidate count is Poisson(c), independently: Poisson splitting); keep a
+       candidate at element i with probability λ_i / c, which leaves Poisson(λ_i) events there
+       (thinning). One float64 uniform V per candidate serves both draws: its position is
+       ⌊V·n⌋ and its thinning uniform the fractional part of V·n (independent of the position
+       and uniform on [0, 1) up to float64 rounding, about 2⁻⁵³·n). The work is one pass over
+       the rates plus ~n·c candidates instead of one uniform (and one exp) per element.
+    2. rates λ > c: :func:`torch.poisson` on those elements only, overwriting what stage 1 left
+       there.
+
+    Rates at exactly c are accepted with probability 1 (an exact Poisson(c)); a zero rate gives
+    0. On other devices this is :func:`torch.poisson` (a fast per-element sampler there). Rates
+    must be ≥ 0 (ValueError otherwise, NaN included).
+    """
+    rate = rate.detach()
+    if rate.device.type != "cpu":
+        return torch.poisson(rate, generator=generator)
+    flat = rate.reshape(-1)
+    out = torch.zeros_like(flat)
+    if flat.numel() == 0:
+        return out.view(rate.shape)
+    if not bool(flat.min() >= 0):
+        raise ValueError("poisson_counts: rates must be >= 0 (and not NaN)")
+    _add_thinned_counts(out, flat, POISSON_THIN_RATE, generator)
+    large = torch.nonzero(flat > POISSON_THIN_RATE).squeeze(1)
+    if large.numel() > 0:
+        out.index_copy_(0, large, torch.poisson(flat.index_select(0, large), generator=generator))
+    return out.view(rate.shape)
+
+
+def _add_thinned_counts(out: Tensor, flat: Tensor, bound: float,
+                        generator: torch.Generator) -> None:
+    """Stage 1 of :func:`poisson_counts`: add Poisson(λ_i) counts to out[i] (both flat, (n,))
+    for every element with λ_i ≤ ``bound``, by thinning a rate-``bound`` process per element
+    (elements with λ_i > ``bound`` get meaningless counts: stage 2 overwrites them)."""
+    n = flat.numel()
+    total = torch.poisson(torch.tensor([n * bound], dtype=torch.float64), generator=generator)
+    v = torch.rand(int(total), dtype=torch.float64, generator=generator).mul_(n)
+    position = torch.floor(v)
+    accept_u = v.sub_(position).mul_(bound)  # uniform on [0, bound)
+    position = position.long().clamp_max_(n - 1)  # V·n can round up to n
+    lam = flat.index_select(0, position)
+    hits = position[accept_u < lam]
+    out.index_add_(0, hits, torch.ones((), dtype=out.dtype).expand(hits.numel()))
+
+
 def poisson_n_exp(rate_max: float, q: float = 1 - 1e-5) -> int:
     """Number of exponential arrivals the relaxed sampler needs: the q-quantile of Poisson(rate_max),
     i.e. the smallest n with P(N ≤ n) ≥ q for N ~ Poisson(rate_max); at least 1.
@@ -151,90 +263,184 @@ def check_n_exp(n_exp: int, rate_max: float, q: float = 1 - 1e-5) -> bool:
     return True
 
 
-_LEVELS_PER_OCTAVE = 4
-"""Block sizes of the relaxed Poisson sampler lie on the grid ⌈2^(k/4)⌉ (≤ 19% rounding)."""
-_MERGE_ELEMENTS = 1 << 15
-"""Neighbouring block sizes are merged when padding them costs fewer extra draws than this
-(about the fixed cost of one more block of small tensor operations)."""
+_BLOCK_ELEMENTS = 1 << 18
+"""Arrivals the relaxed Poisson sampler draws per dense block (1 MiB per float32 buffer)."""
+_EXACT_COUNTS = 16
+"""Latents with at most this many arrivals are grouped by exact count (no padding)."""
+_LEVELS_PER_OCTAVE = 8
+"""Larger counts share blocks of heights on the grid ⌈2^(k/8)⌉ (≤ 9% padding, masked out)."""
+_TINY_RATE = 1e-30
+"""Rates are clamped to this from below where they divide (a zero rate has no arrivals)."""
 
 
-def _block_size(level: int) -> int:
-    return math.ceil(2.0 ** (level / _LEVELS_PER_OCTAVE) - 1e-9)
+class _UniformBlocks:
+    """Blocks of iid Uniform[0, 1) values drawn from ``generator``, in buffers reused between draws.
+
+    float32 values are k·2⁻²⁴ with k uniform on 24 bits (the grid of torch's float32
+    ``uniform_``), taken from 64-bit words, two per word (the low 24 bits of each 32-bit half).
+    On the CPU the words come from a numpy SFC64 bit generator seeded with 128 bits drawn from
+    ``generator`` when the blocks are created (so the same generator state gives the same
+    numbers; SFC64 makes 64 bits in about a quarter of the time of torch's CPU Mersenne twister,
+    and the draws dominate the sampler's cost); elsewhere from ``random_`` on int64 (63 random
+    bits). Other dtypes use ``uniform_`` (float64: 53-bit values). A draw returns (u, out): u the
+    fresh [rows, cols] block, out a scratch block of the same shape, both overwritten by the
+    next draw; rows·cols must not exceed ``size``.
+    """
+
+    def __init__(self, generator: torch.Generator, dtype: torch.dtype, device, size: int):
+        self.generator, self.size = generator, size
+        self.u = torch.empty(size, dtype=dtype, device=device)
+        self.out = torch.empty(size, dtype=dtype, device=device)
+        self.words = self.bits = None
+        if dtype == torch.float32 and self.u.device.type == "cpu":
+            seed = torch.randint(0, 2 ** 62, (2,), generator=generator).tolist()
+            self.bits = np.random.SFC64(np.random.SeedSequence(seed))
+        elif dtype == torch.float32:
+            self.words = torch.empty((size + 1) // 2, dtype=torch.int64, device=device)
+
+    def draw(self, rows: int, cols: int) -> tuple[Tensor, Tensor]:
+        n = rows * cols
+        u = self.u[:n].view(rows, cols)
+        if self.bits is not None:
+            halves = torch.from_numpy(self.bits.random_raw((n + 1) // 2).view(np.int32))
+        elif self.words is not None:
+            halves = self.words[:(n + 1) // 2].random_(generator=self.generator).view(torch.int32)
+        else:
+            return u.uniform_(generator=self.generator), self.out[:n].view(rows, cols)
+        u.copy_(halves[:n].bitwise_and_(0xFFFFFF).view(rows, cols))
+        return u.mul_(2.0 ** -24), self.out[:n].view(rows, cols)
 
 
-def _merge_levels(levels: list[int], counts: list[int]) -> list[tuple[int, int]]:
-    """Group the occupied size levels (ascending) into (lowest, highest) runs drawn as one block
-    of the highest level's size, merging downwards while the padding stays under
-    :data:`_MERGE_ELEMENTS` extra draws per group."""
-    groups: list[tuple[int, int]] = []
-    for k in reversed(levels):
-        if groups:
-            lo, hi = groups[-1]
-            pad = (_block_size(hi) - _block_size(k)) * counts[k]
-            if pad + sum((_block_size(hi) - _block_size(j)) * counts[j]
-                         for j in levels if k < j < hi) <= _MERGE_ELEMENTS:
-                groups[-1] = (k, hi)
-                continue
-        groups.append((k, k))
-    return groups[::-1]
+def _unit_exponentials(n: int, generator: torch.Generator, dtype: torch.dtype, device) -> Tensor:
+    """n iid Exp(1) values E = −log(1 − U), U a 53-bit uniform (float64; so that P(E < μ) is
+    right to ~1e-16 even for tiny μ), returned in ``dtype``."""
+    u = torch.empty(n, dtype=torch.float64, device=device).uniform_(generator=generator)
+    return u.neg_().log1p_().neg_().to(dtype)
+
+
+def _sum_over_arrivals(count: Tensor, offset: Tensor, scale: Tensor, temperature: float,
+                       uniforms: _UniformBlocks, with_slope: bool) -> tuple[Tensor, Tensor | None]:
+    """Sums over count_k iid arrivals x_kj = offset_k + scale_k·U_kj (U ~ Uniform[0, 1); x = t/T,
+    the arrival time over T) of each latent k: (Σ_j σ(1/T − x_kj), Σ_j σ'(1/T − x_kj)·x_kj).
+
+    ``count`` (m,) int32 sorted ascending (≥ 1); ``offset``, ``scale`` (m,); results (m,) each.
+    Latents with equal counts up to :data:`_EXACT_COUNTS`, or counts on the same grid level above
+    it, form dense [c, w] blocks (c the group's largest count; rows past a latent's own count
+    get the argument −∞, σ = 0); σ' = σ − σ², Σ σ'·x = offset·Σ σ' + scale·Σ σ'·U.
+    """
+    level = torch.where(count <= _EXACT_COUNTS, count,
+                        torch.ceil(_LEVELS_PER_OCTAVE * torch.log2(count.float()) - 1e-4).int()
+                        + (1 << 20))
+    sizes = torch.unique_consecutive(level, return_counts=True)[1].tolist()
+    base = torch.rsub(offset, 1.0 / temperature)  # 1/T − offset
+    sums, slopes, start = [], [], 0
+    for size in sizes:
+        stop = start + size
+        rows, fewest = int(count[stop - 1]), int(count[start])
+        step = max(1, uniforms.size // rows)
+        for lo in range(start, stop, step):
+            hi = min(lo + step, stop)
+            u, arg = uniforms.draw(rows, hi - lo)
+            torch.addcmul(base[lo:hi], u, scale[lo:hi], value=-1.0, out=arg)  # 1/T − x
+            if fewest < rows:  # rows past a latent's count: no arrival
+                pad = torch.arange(fewest, rows, device=u.device, dtype=count.dtype).unsqueeze(1)
+                arg[fewest:].masked_fill_(pad >= count[lo:hi], -math.inf)
+            sig = arg.sigmoid_()
+            sums.append(sig.sum(0))
+            if with_slope:
+                d_sig = sig.addcmul_(sig, sig, value=-1.0)
+                slopes.append(d_sig.sum(0).mul_(offset[lo:hi])
+                              .add_(d_sig.mul_(u).sum(0).mul_(scale[lo:hi])))
+        start = stop
+    return torch.cat(sums), (torch.cat(slopes) if with_slope else None)
+
+
+def _arrival_terms(x: Tensor, temperature: float, with_slope: bool) -> tuple[Tensor, Tensor | None]:
+    """σ(1/T − x) and σ'(1/T − x)·x for single arrivals at x = t/T."""
+    sig = torch.rsub(x, 1.0 / temperature).sigmoid_()
+    return sig, ((sig - sig * sig).mul_(x) if with_slope else None)
 
 
 def _soft_count(rate: Tensor, temperature: float, generator: torch.Generator, n_exp: int,
                 tail_tol: float, with_slope: bool) -> tuple[Tensor, Tensor | None]:
-    """Relaxed counts z (M,) of flat positive rates λ (M,), and ∂z/∂λ (M,) when ``with_slope``.
+    """Relaxed counts z (M,) of flat rates λ ≥ 0 (M,), and ∂z/∂λ (M,) when ``with_slope``.
 
-    Each latent's unit-rate arrivals S_1 < S_2 < … are drawn in order, in rounds, until the
-    first arrival past the horizon H = λ·(1 + T·log(1/tail_tol)) or n_exp arrivals. In a round,
-    an open latent with remaining window w = H − S_last gets c ≥ max(1, ⌈w + 1.5√w⌉) more
-    arrivals (c on the grid ⌈2^(k/4)⌉, capped at n_exp); latents with the same c (after merging
-    sparsely filled neighbouring sizes, :func:`_merge_levels`) form one dense [c, m] block: gaps −log(1 − U), U ~ Uniform[0, 1), cumulated along the arrivals from
-    S_last; u = (1 − S/λ)/T; z += Σ σ(u); ∂z/∂λ += Σ σ'(u)·S/(λ²T). Arrivals past a latent's
-    n_exp-th are masked out, as the reference truncates. Open latents are kept compact
-    (index, λ, H, S_last, count) between rounds.
+    In unit-rate time S (t = S/λ) with horizon H = λh, h = 1 + T·log(1/tail_tol) (see the module
+    docstring for why this has the reference's law up to the tail):
+
+    1. every latent: its first arrival S_1 = E ~ Exp(1) (:func:`_unit_exponentials`);
+    2. latents with λh ≥ n_exp ("full"): all n_exp arrivals, S_n = S_1 + Gamma(n_exp − 1) and
+       n_exp − 2 arrivals iid Uniform(S_1, S_n) between;
+    3. other latents with S_1 < H: R ~ Poisson(H − S_1) more arrivals in (S_1, H]
+       (:func:`poisson_counts`), iid Uniform(S_1, H); if 1 + R ≥ n_exp (rare) only the first
+       n_exp count: S_n = S_1 + (H − S_1)·Beta(n_exp − 1, R − n_exp + 2), n_exp − 2 iid
+       Uniform(S_1, S_n) between. Arrivals past H other than S_1 are omitted.
+
+    z = Σ σ((1 − t)/T) and ∂z/∂λ = Σ σ'((1 − t)/T)·t/(λT) over the arrivals drawn (S held
+    fixed); the uniform arrivals are summed in dense blocks (:func:`_sum_over_arrivals`).
     """
-    device, m = rate.device, rate.numel()
-    z = torch.zeros(m, device=device, dtype=rate.dtype)
-    slope = torch.zeros_like(z) if with_slope else None
-    idx = torch.arange(m, device=device)
-    lam = rate.clamp_min(1e-30)
-    horizon = lam * (1.0 + temperature * math.log(1.0 / tail_tol))
-    last = torch.zeros_like(z)
-    drawn = torch.zeros(m, dtype=torch.int64, device=device)
-    inv_t = torch.tensor(1.0 / temperature, device=device, dtype=rate.dtype)
-    while idx.numel() > 0:
-        window = (horizon - last).clamp_min_(0)
-        want = torch.ceil(window + 1.5 * window.sqrt()).clamp_min_(1)
-        level = torch.ceil(_LEVELS_PER_OCTAVE * torch.log2(want) - 1e-4).long()
-        counts = torch.bincount(level)
-        groups = _merge_levels(torch.nonzero(counts).squeeze(1).tolist(), counts.tolist())
-        if len(groups) > 1:
-            order = torch.argsort(level, stable=True)
-            ends = torch.cumsum(counts, 0).tolist()
-        parts = []
-        for lo, k in groups:
-            state = (idx, lam, horizon, last, drawn)
-            if len(groups) > 1:
-                b = order[ends[lo] - int(counts[lo]):ends[k]]
-                state = tuple(v.index_select(0, b) for v in state)
-            idx_b, lam_b, hor_b, last_b, drawn_b = state
-            c = min(_block_size(k), n_exp)
-            neg_s = torch.empty((c, idx_b.numel()), device=device, dtype=rate.dtype)
-            neg_s.uniform_(generator=generator).neg_().log1p_().cumsum_(0).sub_(last_b)  # −S
-            sig = torch.addcmul(inv_t, neg_s, 1.0 / (lam_b * temperature)).sigmoid_()
-            remaining = n_exp - drawn_b
-            if bool((remaining < c).any()):
-                sig.mul_(torch.arange(c, device=device).unsqueeze(1) < remaining)
-            z.index_add_(0, idx_b, sig.sum(0))
-            if with_slope:  # Σ σ'(u)·S, σ' = σ − σ²
-                grad_b = torch.mul(sig, sig).sub_(sig).mul_(neg_s).sum(0)
-                slope.index_add_(0, idx_b, grad_b.div_(lam_b).div_(lam_b * temperature))
-            last_b = -neg_s[-1]
-            drawn_b = drawn_b + c
-            still = torch.nonzero((last_b <= hor_b) & (drawn_b < n_exp)).squeeze(1)
-            parts.append(tuple(v.index_select(0, still)
-                               for v in (idx_b, lam_b, hor_b, last_b, drawn_b)))
-        idx, lam, horizon, last, drawn = (torch.cat(v) for v in zip(*parts))
+    dtype, device, m = rate.dtype, rate.device, rate.numel()
+    horizon = 1.0 + temperature * math.log(1.0 / tail_tol)
+    lam_t = rate.mul(temperature).clamp_min_(_TINY_RATE)  # λT
+    first = _unit_exponentials(m, generator, dtype, device)
+    z, slope = _arrival_terms(first / lam_t, temperature, with_slope)
+    if n_exp > 1:
+        mean = rate * horizon
+        full = mean >= n_exp
+        sel = torch.nonzero((first < mean) | full).squeeze(1)
+        if sel.numel() > 0:
+            _add_later_arrivals(z, slope, sel, *(v.index_select(0, sel) for v in (first, mean, full, lam_t)),
+                                temperature, horizon, generator, n_exp)
+    if with_slope:
+        slope.mul_(temperature).div_(lam_t)  # Σ σ'·x / λ
     return z, slope
+
+
+def _add_later_arrivals(z: Tensor, slope: Tensor | None, sel: Tensor, first: Tensor,
+                        mean: Tensor, full: Tensor, lam_t: Tensor, temperature: float,
+                        horizon: float, generator: torch.Generator, n_exp: int) -> None:
+    """Steps 2–3 of :func:`_soft_count` for the latents ``sel`` (a full one, or S_1 = ``first``
+    inside the horizon ``mean`` = λh); adds Σ σ and Σ σ'·x (x = S/(λT)) of their arrivals after
+    the first to z and slope."""
+    dtype, device = z.dtype, z.device
+    rest = poisson_counts(torch.where(full, 0.0, mean - first), generator)
+    last = full | (rest >= n_exp - 1)
+    x_first = first / lam_t
+    count = rest.int()
+    scale = torch.full_like(first, horizon / temperature).sub_(x_first)
+    if bool(last.any()):
+        li = torch.nonzero(last).squeeze(1)
+        full_l, first_l = full.index_select(0, li), first.index_select(0, li)
+        shape = torch.where(full_l, n_exp - 1.0, rest.index_select(0, li) - (n_exp - 2.0))
+        after = torch._standard_gamma(shape, generator=generator)  # S_n − S_1 (full)
+        if not bool(full_l.all()):  # capped: (H − S_1)·Beta(n − 1, R − n + 2)
+            ci = torch.nonzero(~full_l).squeeze(1)
+            g_c = after.index_select(0, ci)
+            before = torch._standard_gamma(torch.full_like(g_c, n_exp - 1.0), generator=generator)
+            window = mean.index_select(0, li).sub_(first_l).index_select(0, ci)
+            after.index_copy_(0, ci, window.mul_(before).div_(before.add_(g_c)))
+        x_first_l = x_first.index_select(0, li)
+        x_last = after.div_(lam_t.index_select(0, li)).add_(x_first_l)
+        sig, d_slope = _arrival_terms(x_last, temperature, slope is not None)
+        sel_l = sel.index_select(0, li)
+        z.index_add_(0, sel_l, sig)
+        if slope is not None:
+            slope.index_add_(0, sel_l, d_slope)
+        count.index_fill_(0, li, n_exp - 2)
+        scale.index_copy_(0, li, x_last.sub_(x_first_l))
+    keep = torch.nonzero(count).squeeze(1)
+    if keep.numel() == 0:
+        return
+    count, order = torch.sort(count.index_select(0, keep), stable=True)
+    keep = keep.index_select(0, order)
+    uniforms = _UniformBlocks(generator, dtype, device, max(_BLOCK_ELEMENTS, int(count[-1])))
+    sums, slopes = _sum_over_arrivals(count, x_first.index_select(0, keep),
+                                      scale.index_select(0, keep), temperature, uniforms,
+                                      slope is not None)
+    sel = sel.index_select(0, keep)
+    z.index_add_(0, sel, sums)
+    if slope is not None:
+        slope.index_add_(0, sel, slopes)
 
 
 class _RelaxedPoisson(torch.autograd.Function):
@@ -260,22 +466,23 @@ def relaxed_poisson(rate: Tensor, temperature: float, generator: torch.Generator
     """Reparameterized relaxed Poisson counts z ≈ Pois(rate), same shape and dtype as ``rate``.
 
     z = Σ_{i≤n_exp} σ((1 − t_i)/T) with t_i the arrival times of a rate-λ Poisson process (see
-    the module docstring for the equations and for why skipping arrivals past the horizon
-    λ·(1 + T·log(1/tail_tol)) leaves the estimator and its gradient unchanged up to tail_tol).
+    the module docstring for the algorithm and for why omitting arrivals past the horizon
+    t = 1 + T·log(1/tail_tol) changes values and gradients by at most λ·T·tail_tol and
+    tail_tol·(1 + T·(1 + log(1/tail_tol))) in expectation).
     Differentiable in ``rate`` (λ ≥ 0; first derivatives only). ``temperature`` 0 draws exact
-    counts with :func:`torch.poisson` (no gradient). ``n_exp`` None uses :func:`poisson_n_exp`
+    counts with :func:`poisson_counts` (no gradient). ``n_exp`` None uses :func:`poisson_n_exp`
     of the largest rate; a value below that rule triggers :class:`PoissonTruncationWarning` (see
     :func:`check_n_exp`) and truncates exactly as the reference would. ``rate_max``: an upper
     bound of ``rate`` the caller already holds, used in place of the largest rate (saves a
     device synchronization and, with ``n_exp`` None, a second quantile computation).
-    Work and memory scale with Σ_k min(n_exp, ≲ 1.2·(H_k + 1.5√H_k) + 1) draws, with
-    H_k = λ_k·(1 + T·log(1/tail_tol)), instead of n_exp·numel; the backward pass stores one value
-    per latent.
+    Work scales with Σ_k min(n_exp, 1 + λ_k·(1 + T·log(1/tail_tol))) uniform draws plus a few
+    operations per latent, instead of n_exp·numel, and memory with numel (blocks of at most 2¹⁸
+    draws); the backward pass stores one value per latent.
     """
     if temperature < 0:
         raise ValueError(f"relaxed_poisson: temperature must be >= 0, got {temperature}")
     if temperature == 0:
-        return torch.poisson(rate.detach(), generator=generator)
+        return poisson_counts(rate, generator)
     if rate.numel() == 0:
         return rate * 0
     if rate_max is None:

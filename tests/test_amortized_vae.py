@@ -81,6 +81,32 @@ def test_exact_loss_equals_monte_carlo_average(name):
         assert (exact > (x - m.decode(m.code_moments(post)[0])).pow(2).sum(1)).all()
 
 
+def test_gaussian_lin_lin_loss_is_blind_to_rotations_of_the_latent_space():
+    """With σ ≡ 1 (bias-free log-σ rows at 0) the lin|lin G-VAE's exact loss depends on the
+    encoder rows A and decoder Φ only through ΦA, ‖Φ‖_F and tr(ACAᵀ): rotating the latent space
+    (A → RA, Φ → ΦRᵀ) leaves it unchanged, though it moves every unit's KL. The objective cannot
+    prefer collapsed (dead) units over spread ones; the Laplace VAE's |μ| penalty can."""
+    k = 6
+    losses = {}
+    for name in ("gvae", "lvae"):
+        m = build(name, (1, 4, 4), k, arch="lin|lin", loss="exact", init_std=0.4)
+        x = 3.0 * data(64, 16, seed=2)
+        r, _ = torch.linalg.qr(torch.randn(k, k, generator=torch.Generator().manual_seed(3)))
+        with torch.no_grad():
+            m.model.encoder.weight[k:] = 0.0  # log scale 0: unit posterior scale
+            before = float(m.batch_loss(x, 1.0, 1.0))
+            kl_before = m.unit_kl(m.encode(x)).mean(0)
+            m.model.encoder.weight[:k] = r @ m.model.encoder.weight[:k]
+            m.model.decoder.weight.copy_(m.model.decoder.weight @ r.T)
+            after = float(m.batch_loss(x, 1.0, 1.0))
+            kl_after = m.unit_kl(m.encode(x)).mean(0)
+        assert (kl_before - kl_after).abs().max() > 1e-2  # the units' shares did change
+        losses[name] = (before, after, float(kl_before.sum()), float(kl_after.sum()))
+    assert losses["gvae"][0] == pytest.approx(losses["gvae"][1], rel=1e-5)
+    assert losses["gvae"][2] == pytest.approx(losses["gvae"][3], rel=1e-5)
+    assert abs(losses["lvae"][2] - losses["lvae"][3]) > 0.01 * losses["lvae"][2]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_infer_follows_the_protocol(name):
     m = build(name, (1, 4, 4), 6)

@@ -9,6 +9,15 @@ cdf/pdf, are
     E[relu z] = μ·Φ(α) + σ·φ(α),   E[relu(z)²] = (μ² + σ²)·Φ(α) + μσ·φ(α),
 
 used for the posterior-mean reconstruction g(E[relu z]) and the exact loss.
+
+Dead units of the lin|lin G-VAE are not decided by its objective. With a bias-free linear
+encoder (μ = Ax, log σ = Sx) on zero-mean data, E[log σ] = 0 and E[σ²] ≥ 1, so σ ≡ 1 (S = 0) is
+optimal; the exact loss is then E‖x − ΦAx‖² + ‖Φ‖²_F + ½·tr(ACAᵀ) (C the data covariance), which
+a rotation of the latent space (A → RA, Φ → ΦRᵀ, R orthogonal) leaves unchanged while it moves
+every unit's KL. A solution with many dead units and one with none can have the same loss; which
+one training finds is up to the optimizer (tests/test_amortized_vae.py checks the invariance,
+``benchmarks/quick_amortized_vae.py --symmetry`` shows it on a trained model). The Laplace
+VAE's KL is not rotation-invariant (it penalizes |μ| like an L1 norm), nor is the P-VAE's.
 """
 from __future__ import annotations
 

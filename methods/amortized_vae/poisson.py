@@ -13,8 +13,9 @@ and is the KNN feature. Training codes are relaxed counts from the exponential-a
 sampler (:func:`suite.distributions.relaxed_poisson`) at temperature T (annealed 1 → 0.05 over the
 first half of training), with n_exp the (1 − 1e-5) quantile of Poisson(r_max), r_max the largest
 posterior rate seen so far in this fit (updated every step, so it is never stale; the fast
-sampler's cost does not grow with it). Evaluation codes are exact counts (T = 0, ``torch.poisson``);
-E[a] = Var[a] = λ (recon = g(λ); the exact loss adds Σ_k λ_k‖φ_k‖²).
+sampler's cost does not grow with it). Evaluation codes are exact counts (T = 0,
+:func:`suite.distributions.poisson_counts`); E[a] = Var[a] = λ (recon = g(λ); the exact loss
+adds Σ_k λ_k‖φ_k‖²).
 """
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ posterior q_t (log-rates for iP; μ and log σ for iG); s_0 is a learned initial
 
 Every update uses −∂NLL/∂a = Φᵀ Σ⁻¹ (x − Φa) = Φᵀ Σ⁻¹ x − (Φᵀ Σ⁻¹ Φ) a (Σ = diag σ²): the
 feed-forward drive minus lateral inhibition, computed as one (B, K)·(K, K) product per step
-(:class:`Likelihood`).
+(:class:`Likelihood`). Subclasses may fuse a step into fewer tensor operations
+(:meth:`IterativeVAE.evaluation_step`, :meth:`IterativeVAE.chunk_loss`): the same equations,
+only evaluated in another order (results differ by float rounding; random streams are the same).
 
 Training (per minibatch): unroll t_train steps; at each step draw a *fresh* sample of the new q_t
 for the loss (two samples per step: one for the update, one for the loss)
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -76,20 +78,27 @@ SMOKE_HPARAMS = {"t_train": 3, "t_test": 6, "batch_size": 32}
 class Likelihood:
     """The Gaussian likelihood of a batch x (B, D) under the current parameters.
 
-    phi (D, K); log_sigma (D,) the soft-clamped per-pixel log σ; ff = Φᵀ Σ⁻¹ x (B, K) the
-    feed-forward drive; lateral = Φᵀ Σ⁻¹ Φ (K, K) the lateral-inhibition matrix.
+    phi (D, K); log_sigma (D,) the soft-clamped per-pixel log σ; the whitened input
+    x_w = Σ^(−1/2) x (B, D) and dictionary Φ_w = Σ^(−1/2) Φ (D, K); ff = Φ_wᵀ x_w = Φᵀ Σ⁻¹ x
+    (B, K) the feed-forward drive; lateral = Φ_wᵀ Φ_w = Φᵀ Σ⁻¹ Φ (K, K) the lateral-inhibition
+    matrix; log_norm = Σ_d log σ_d + (D/2)·log 2π (a scalar), the NLL's constant.
     """
 
     x: Tensor
     phi: Tensor
     log_sigma: Tensor
+    x_w: Tensor
+    phi_w: Tensor
     ff: Tensor
     lateral: Tensor
+    log_norm: Tensor
 
     @classmethod
     def of(cls, x: Tensor, phi: Tensor, log_sigma: Tensor) -> "Likelihood":
-        inv_var = torch.exp(-2.0 * log_sigma)
-        return cls(x, phi, log_sigma, (x * inv_var) @ phi, phi.T @ (phi * inv_var[:, None]))
+        inv_sigma = torch.exp(-log_sigma)
+        x_w, phi_w = x * inv_sigma, phi * inv_sigma[:, None]
+        return cls(x, phi, log_sigma, x_w, phi_w, x_w @ phi_w, phi_w.T @ phi_w,
+                   log_sigma.sum() + HALF_LOG_2PI * x.shape[1])
 
     def drive(self, a: Tensor) -> Tensor:
         """−∂NLL/∂a = Φᵀ Σ⁻¹ (x − Φa) = ff − a·lateral, (B, K)."""
@@ -99,10 +108,17 @@ class Likelihood:
         """The mean Φa (B, D) of x given the code a (B, K)."""
         return a @ self.phi.T
 
+    def whitened_error(self, a: Tensor) -> Tensor:
+        """Σ^(−1/2) (x − Φa) = x_w − a·Φ_wᵀ, (B, D)."""
+        return torch.addmm(self.x_w, a, self.phi_w.T, alpha=-1.0)
+
     def nll(self, a: Tensor) -> Tensor:
         """−log N(x | Φa, diag σ²) summed over pixels, in nats, (B,)."""
-        err = (self.x - self.decode(a)) * torch.exp(-self.log_sigma)
-        return 0.5 * err.square().sum(1) + self.log_sigma.sum() + HALF_LOG_2PI * self.x.shape[1]
+        return 0.5 * self.whitened_error(a).square().sum(1) + self.log_norm
+
+    def mean_nll(self, a: Tensor) -> Tensor:
+        """The batch mean of :meth:`nll` (a scalar), in fewer operations."""
+        return self.whitened_error(a).square().sum() * (0.5 / self.x.shape[0]) + self.log_norm
 
 
 def chunk_sizes(total: int, n_chunks: int) -> list[int]:
@@ -202,6 +218,19 @@ class IterativeVAE(Method):
         """Sampler temperature during training (constant unless a subclass anneals it)."""
         return self.eval_temperature
 
+    def chunk_loss(self, state: State, lik: Likelihood, beta: float,
+                   size: int) -> tuple[State, Tensor]:
+        """``size`` training steps from ``state``: returns the last state and Σ_t L_t (a scalar
+        with its autograd graph), L_t = mean_b [NLL(x | a_t) + β Σ_k KL(q_t ‖ q_{t−1})_k] with
+        a_t = code of a fresh draw of q_t. Subclasses may override with a fused equivalent."""
+        loss = lik.log_norm.new_zeros(())
+        for _ in range(size):
+            new = self.update(state, self.draw(state), lik)
+            a = self.code(new, self.draw(new))
+            loss = loss + lik.mean_nll(a) + beta * self.kl(new, state).sum(1).mean()
+            state = new
+        return state, loss
+
     def unroll_loss(self, x: Tensor, beta: float) -> float:
         """Run the t_train-step loop on x (B, D), backpropagating each chunk's share of the loss
         (1/t_train) Σ_t L_t as soon as the chunk ends; returns the loss value. Gradients
@@ -210,13 +239,7 @@ class IterativeVAE(Method):
         state = self.initial_state(x.shape[0])
         total = 0.0
         for size in chunk_sizes(t_train, self.hp["n_chunks"]):
-            lik = self.likelihood(x)
-            loss = x.new_zeros(())
-            for _ in range(size):
-                new = self.update(state, self.draw(state), lik)
-                a = self.code(new, self.draw(new))
-                loss = loss + lik.nll(a).mean() + beta * self.kl(new, state).sum(1).mean()
-                state = new
+            state, loss = self.chunk_loss(state, self.likelihood(x), beta, size)
             (loss / t_train).backward()
             total += float(loss.detach())
             state = tuple(s.detach() for s in state)
@@ -258,6 +281,12 @@ class IterativeVAE(Method):
         """The training horizon t_train."""
         return int(self.hp["t_train"])
 
+    def evaluation_step(self, lik: Likelihood) -> Callable[[State], State]:
+        """The map s_{t−1} ↦ s_t of one inference step on ``lik``'s inputs (a draw at the current
+        temperature, then the update), for use without autograd. Subclasses may return a fused
+        equivalent that precomputes what does not change between steps."""
+        return lambda state: self.update(state, self.draw(state), lik)
+
     @torch.no_grad()
     def infer_trajectory(self, x: Tensor,
                          steps: Iterable[int]) -> Iterator[tuple[int, Inference, Tensor]]:
@@ -267,11 +296,12 @@ class IterativeVAE(Method):
         if not wanted or wanted[0] < 1:
             raise ValueError(f"{self.name}: trajectory steps must be integers >= 1, got {wanted}")
         lik = self.likelihood(x)
+        step = self.evaluation_step(lik)
         state = self.initial_state(x.shape[0])
         pending = iter(wanted)
         target = next(pending)
         for t in range(1, wanted[-1] + 1):
-            new = self.update(state, self.draw(state), lik)
+            new = step(state)
             if t == target:
                 delta = torch.sqrt(sum((n - s).square().sum(1) for n, s in zip(new, state)))
                 yield t, self.inference(new, lik), delta

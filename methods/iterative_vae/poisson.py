@@ -19,19 +19,36 @@ instead). The sampler's temperature anneals linearly from ``temp_start`` (1) to 
 
 Inference of a state: codes = spike counts z ~ Pois(e^u) (exact draw); features = rates e^u;
 recon = Φ e^u (the posterior mean); sample_recon = Φz; unit_rate = KL(q_t ‖ q_0) per unit.
+
+Fused loops (the same equations, fewer tensor operations): both precompute, per likelihood,
+η(Φᵀ Σ⁻¹ x − b) and fold η into the lateral term, so that the drive of a step is one addmm,
+η(ff − b) − z·(η Φᵀ Σ⁻¹ Φ); both reuse each state's rates e^u for its draw (and, in training, for
+the KL). Evaluation (:meth:`IPVAE.evaluation_step`) runs in place without autograd; training
+(:meth:`IPVAE.chunk_loss`) backpropagates the KL through its closed-form gradient
+(:func:`suite.distributions.poisson_kl_sum`).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from suite import hparams as hp
-from suite.distributions import poisson_kl_from_log, relaxed_poisson, softclamp_upper
+from suite.distributions import (poisson_kl_from_log, poisson_kl_sum, relaxed_poisson,
+                                 softclamp_upper)
 from suite.method import Inference
 from suite.registry import register
 from suite.training import annealed_temperature, temperature_hparams
 
 from .base import COMMON_HPARAMS, IterativeVAE, Likelihood, State
+
+
+def _floor_softclamp_(v: Tensor, floor: float, c: float) -> Tensor:
+    """C(v) = softclamp_upper(max(v, floor), c) = c − softplus(c − max(v, floor)), computed with
+    in-place operations on ``v`` (which it overwrites; no autograd), returned as a new tensor."""
+    return F.softplus(v.clamp_min_(floor).neg_().add_(c)).neg_().add_(c)
 
 
 @register
@@ -67,12 +84,55 @@ class IPVAE(IterativeVAE):
         return (self.params["u_init"].expand(n, -1),)
 
     def draw(self, state: State) -> Tensor:
-        return relaxed_poisson(torch.exp(state[0]), self.temperature, self.generator)
+        return self._draw_at(torch.exp(state[0]))
+
+    def _draw_at(self, rate: Tensor) -> Tensor:
+        """Spike counts z ~ Pois(rate) at the current temperature (relaxed when T > 0)."""
+        return relaxed_poisson(rate, self.temperature, self.generator)
 
     def update(self, state: State, sample: Tensor, lik: Likelihood) -> State:
         eta = torch.exp(self.params["log_lr"])
         du = self._clamp(eta * (lik.drive(sample) - self.bias), self.hp["clamp_du"])
         return (self._clamp(state[0] + du, self.hp["clamp_u"]),)
+
+    def evaluation_step(self, lik: Likelihood) -> Callable[[State], State]:
+        """The fused, in-place step u ↦ C(u + C(η(ff − b) − z·(η·lateral))), z ~ Pois(e^u)."""
+        h = self.hp
+        floor, c_u, c_du = float(h["log_rate_floor"]), float(h["clamp_u"]), float(h["clamp_du"])
+        eta = float(torch.exp(self.params["log_lr"]))
+        offset = (lik.ff - self.bias).mul_(eta)  # η(Φᵀ Σ⁻¹ x − b), (B, K)
+        lateral = lik.lateral
+
+        def step(state: State) -> State:
+            u = state[0]
+            v = torch.addmm(offset, self._draw_at(torch.exp(u)), lateral, alpha=-eta)
+            return (_floor_softclamp_(_floor_softclamp_(v, floor, c_du).add_(u), floor, c_u),)
+
+        return step
+
+    def chunk_loss(self, state: State, lik: Likelihood, beta: float,
+                   size: int) -> tuple[State, Tensor]:
+        """The base class's loop, fused: the drive is one addmm (η folded into the offset and
+        the lateral matrix, once per chunk), each state's rates e^u serve its draw and the KL,
+        and the KL's gradient is closed-form (:func:`suite.distributions.poisson_kl_sum`)."""
+        eta = torch.exp(self.params["log_lr"])
+        offset = eta * (lik.ff - self.bias)
+        lateral = eta * lik.lateral
+        c_u, c_du = self.hp["clamp_u"], self.hp["clamp_du"]
+        inv_b = 1.0 / lik.x.shape[0]
+        u = state[0]
+        rate = torch.exp(u)
+        nll = lik.log_norm.new_zeros(())
+        kl = lik.log_norm.new_zeros(())
+        for _ in range(size):
+            du = self._clamp(torch.addmm(offset, self._draw_at(rate), lateral, alpha=-1.0), c_du)
+            new = self._clamp(u + du, c_u)
+            new_rate = torch.exp(new)
+            nll = nll + lik.whitened_error(self._draw_at(new_rate)).square().sum()
+            kl = kl + poisson_kl_sum(new, u, new_rate, rate)
+            u, rate = new, new_rate
+        loss = (0.5 * inv_b) * nll + size * lik.log_norm + (beta * inv_b) * kl
+        return (u,), loss
 
     def code(self, state: State, sample: Tensor) -> Tensor:
         return sample
