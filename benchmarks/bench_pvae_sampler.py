@@ -38,8 +38,9 @@ Times are medians of wall-clock seconds per step ("wall ms") and of the process'
 
 Run: ``python benchmarks/bench_pvae_sampler.py`` (``--device cuda`` on a GPU; ``--threads N``,
 default 1: on a shared CPU, OpenMP threads that wait for a descheduled sibling spin and make
-two-thread timings erratic; ``--repeats R``; ``--states init,trained,spread``; ``--retrain`` to
-retrain the cached quick-profile model).
+two-thread timings erratic; ``--repeats R`` timed dense-sampler steps and ``--fast-repeats R``
+timed G-VAE and fast-sampler steps; ``--states init,trained,spread``; ``--retrain`` to retrain
+the cached quick-profile model).
 """
 from __future__ import annotations
 
@@ -230,7 +231,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps of the dense sampler")
+    parser.add_argument("--fast-repeats", type=int, default=15,
+                        help="timed steps of the G-VAE and the fast sampler (cheap; their "
+                             "medians set the ratios, so they get more)")
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--states", default=",".join(STATES),
                         help=f"model states to time, among {', '.join(STATES)}")
@@ -255,7 +259,8 @@ def main() -> None:
                    {"method": "pvae", "state": "init", "temperature": 1.0, "sampler": sampler,
                     "n_exp": REFERENCE_N_EXP}) for sampler in ("fast", "dense")]
     print(f"device {args.device}, torch threads {args.threads}, B={B}, K={K}, D=256, lin|lin, "
-          f"median of {args.repeats} steps after a warm-up")
+          f"median of {args.fast_repeats} (G-VAE, fast) or {args.repeats} (dense) steps after a "
+          "warm-up")
     for state in states:
         m = build("pvae", args.device, state)
         with torch.no_grad():
@@ -265,7 +270,8 @@ def main() -> None:
     results = {}
     print(f"{'case':36s} {'wall ms':>9s} {'cpu ms':>9s} {'step MB':>9s} {'peak MB':>9s}")
     for label, case in cases:
-        seconds, cpu = time_case(case, args.device, args.repeats)
+        repeats = args.repeats if case.get("sampler") == "dense" else args.fast_repeats
+        seconds, cpu = time_case(case, args.device, repeats)
         mem = memory_case(case, args.device, args.threads)
         results[label] = (seconds, mem)
         print(f"{label:36s} {seconds * 1e3:9.1f} {cpu * 1e3:9.1f} {mem['step_mb']:9.1f} "

@@ -122,6 +122,11 @@ class AmortizedVAE(Method):
         """(B, K) KL(q(a_k|x) ‖ p(a_k)) in nats."""
         raise NotImplementedError
 
+    def total_kl(self, post: Posterior) -> Tensor:
+        """Σ over the batch and the units of KL(q(a_k|x) ‖ p(a_k)) (a scalar, nats), for the loss;
+        a family may override it with a cheaper form of the same sum."""
+        return self.unit_kl(post).sum()
+
     def rsample(self, post: Posterior, temperature: float) -> Tensor:
         """(B, K) reparameterized code (what the decoder sees) at ``temperature``."""
         raise NotImplementedError
@@ -152,12 +157,11 @@ class AmortizedVAE(Method):
         """Mean over the batch of (sse + β·Σ_k KL_k), sampled (``mc``) or in closed form
         (``exact``); ``loss`` None uses the ``loss`` hyperparameter."""
         post = self.encode(x)
-        kl = self.unit_kl(post).sum(1)
         if (loss or self.hp["loss"]) == "exact":
             sse = self.expected_sse(x, post)
         else:
             sse = (x - self.decode(self.rsample(post, temperature))).pow(2).sum(1)
-        return (sse + beta * kl).mean()
+        return sse.mean() + (beta / x.shape[0]) * self.total_kl(post)
 
     def temperature_at(self, step: int, total: int) -> float:
         """Sampler temperature at ``step`` (families without one: the evaluation temperature)."""
