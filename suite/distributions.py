@@ -389,8 +389,8 @@ def _soft_count(rate: Tensor, temperature: float, generator: torch.Generator, n_
         full = mean >= n_exp
         sel = torch.nonzero((first < mean) | full).squeeze(1)
         if sel.numel() > 0:
-            _add_later_arrivals(z, slope, sel, *(v.index_select(0, sel) for v in (first, mean, full, lam_t)),
-                                temperature, horizon, generator, n_exp)
+            picked = (v.index_select(0, sel) for v in (first, mean, full, lam_t))
+            _add_later_arrivals(z, slope, sel, *picked, temperature, horizon, generator, n_exp)
     if with_slope:
         slope.mul_(temperature).div_(lam_t)  # Σ σ'·x / λ
     return z, slope
