@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from suite.registry import METHODS, discover  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import sync  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 PAPER = {  # METHODS.md §2, vH16, K = 512, t_train 16: R² at t = 1 / 16 / 1000 and % zeros
     "ipvae": ((-0.02, 0.71, 0.83), 0.77),
@@ -72,25 +71,6 @@ def lca_stepper(phi: torch.Tensor, x: torch.Tensor, lam: float = 0.5, dt: float 
 
     prob = GramLasso.from_data(x, phi.T.contiguous(), lam)
     return make_steps("lca", prob, torch.zeros_like(prob.b), cold=True, dt=dt)
-
-
-def interleaved_medians(fns: dict, device, repeats: int) -> dict[str, tuple[float, float]]:
-    """{name: (median wall seconds, median process CPU seconds)} of each ``fns[name]()`` over
-    ``repeats`` rounds, each round calling every function once in order (after one warm-up call
-    each)."""
-    for fn in fns.values():
-        fn()
-    wall: dict[str, list[float]] = {name: [] for name in fns}
-    cpu: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            sync(device)
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            sync(device)
-            wall[name].append(time.perf_counter() - t0)
-            cpu[name].append(time.process_time() - c0)
-    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns}
 
 
 def lca_run(phi: torch.Tensor, x: torch.Tensor, steps: int):

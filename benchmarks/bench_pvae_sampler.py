@@ -81,7 +81,7 @@ def build(name: str, device: str, state: str):
     """The method at ``state``: "init"; "trained" (the cached quick-profile P-VAE); "spread"
     (the initial model with prior log-rates spread evenly over [−6, 4.4], i.e. prior rates from
     0.0025 to 81: a stand-in for a well-trained P-VAE, whose rates reach the reference's
-    r_max ≈ 80, which the quick profile's 1000 steps do not)."""
+    r_max ≈ 80, which the quick profile's 2500 steps (50 epochs of 1000 patches) do not reach)."""
     method = METHODS.get(name)(SHAPE, K, device=device, seed=0)
     if state == "trained":
         method.load_state_dict(torch.load(trained_path(), map_location="cpu"))

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from suite.config import BUDGET_KEYS, load_method_configs, load_profile, settings_for  # noqa: E402
 from suite.data import load_dataset  # noqa: E402
 from suite.method import Budget  # noqa: E402
-from suite.metrics import evaluate  # noqa: E402
+from suite.metrics import DEAD_KL_THRESHOLD, evaluate  # noqa: E402
 from suite.registry import METHODS, discover  # noqa: E402
 
 PAPER_DEAD = {"pvae": 0.016, "gvae": 0.782, "lvae": 0.812}
@@ -90,7 +90,7 @@ def _exact_loss_and_dead(method, x) -> str:
         post = method.encode(x)
         kl = method.unit_kl(post)
         loss = float((method.expected_sse(x, post) + kl.sum(1)).mean())
-    return f"loss {loss:8.2f}, dead {float((kl.mean(0) < 0.01).float().mean()):.3f}"
+    return f"loss {loss:8.2f}, dead {float((kl.mean(0) < DEAD_KL_THRESHOLD).float().mean()):.3f}"
 
 
 def symmetry_check(method, train, x) -> None:

@@ -78,7 +78,7 @@ SMOKE_HPARAMS = {"t_train": 3, "t_test": 6, "batch_size": 32}
 class Likelihood:
     """The Gaussian likelihood of a batch x (B, D) under the current parameters.
 
-    phi (D, K); log_sigma (D,) the soft-clamped per-pixel log σ; the whitened input
+    phi (D, K) the dictionary; from the soft-clamped per-pixel log σ (D,): the whitened input
     x_w = Σ^(−1/2) x (B, D) and dictionary Φ_w = Σ^(−1/2) Φ (D, K); ff = Φ_wᵀ x_w = Φᵀ Σ⁻¹ x
     (B, K) the feed-forward drive; lateral = Φ_wᵀ Φ_w = Φᵀ Σ⁻¹ Φ (K, K) the lateral-inhibition
     matrix; log_norm = Σ_d log σ_d + (D/2)·log 2π (a scalar), the NLL's constant.
@@ -86,7 +86,6 @@ class Likelihood:
 
     x: Tensor
     phi: Tensor
-    log_sigma: Tensor
     x_w: Tensor
     phi_w: Tensor
     ff: Tensor
@@ -97,7 +96,7 @@ class Likelihood:
     def of(cls, x: Tensor, phi: Tensor, log_sigma: Tensor) -> "Likelihood":
         inv_sigma = torch.exp(-log_sigma)
         x_w, phi_w = x * inv_sigma, phi * inv_sigma[:, None]
-        return cls(x, phi, log_sigma, x_w, phi_w, x_w @ phi_w, phi_w.T @ phi_w,
+        return cls(x, phi, x_w, phi_w, x_w @ phi_w, phi_w.T @ phi_w,
                    log_sigma.sum() + HALF_LOG_2PI * x.shape[1])
 
     def drive(self, a: Tensor) -> Tensor:
@@ -112,12 +111,9 @@ class Likelihood:
         """Σ^(−1/2) (x − Φa) = x_w − a·Φ_wᵀ, (B, D)."""
         return torch.addmm(self.x_w, a, self.phi_w.T, alpha=-1.0)
 
-    def nll(self, a: Tensor) -> Tensor:
-        """−log N(x | Φa, diag σ²) summed over pixels, in nats, (B,)."""
-        return 0.5 * self.whitened_error(a).square().sum(1) + self.log_norm
-
     def mean_nll(self, a: Tensor) -> Tensor:
-        """The batch mean of :meth:`nll` (a scalar), in fewer operations."""
+        """−log N(x | Φa, diag σ²) summed over pixels and averaged over the batch, in nats (a
+        scalar): ½‖Σ^(−1/2)(x − Φa)‖² / B + Σ_d log σ_d + (D/2)·log 2π."""
         return self.whitened_error(a).square().sum() * (0.5 / self.x.shape[0]) + self.log_norm
 
 
