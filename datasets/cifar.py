@@ -8,14 +8,18 @@ vld the validation split.
 Building (``python run_suite.py prepare CIFAR16 --from DIR``, DIR holding the CIFAR-10 python
 batches ``data_batch_1..5`` and ``test_batch``, directly, in ``cifar-10-batches-py/``, or as
 ``cifar-10-python.tar.gz``; or ``prepare CIFAR16 --download``, which fetches that archive into
-``<data_dir>/CIFAR10/`` with its SHA-256 checked): every image goes through nat16's pipeline
-(:mod:`suite.preprocess`: grayscale, whitening, z-score, 4-pixel crop leaving 24x24), then
-50,000 training patches come from the 50,000 training images and 10,000 validation patches from
-the 10,000 held-out test images, at uniformly random positions (seeded), keeping only patches
-whose pixel standard deviation reaches nat16's ``min_patch_std`` (0.1; near-blank candidates are
-replaced by further draws, :func:`suite.preprocess.select_patches`). Written to
-``<data_dir>/CIFAR10/xtract16/{trn,vld}/processed.npy`` with a ``processed.json`` sidecar each.
-The batches are unpickled with a loader that only builds arrays.
+``<data_dir>/CIFAR10/`` with its SHA-256 checked): every 32x32 image goes through the patch
+pipeline (:mod:`suite.preprocess`) with the P-VAE papers' reference recipe ``pvae-reference`` by
+default (:data:`suite.preprocess.PVAE_REFERENCE`: grayscale, the reference code's whitening,
+local contrast normalization, z-score, 4-pixel crop leaving 24x24; every patch kept), so that
+the result matches the authors' ``processed.npy`` in distribution; ``--recipe NAME`` picks
+another of :data:`suite.preprocess.RECIPES` (``nat16`` also rejects near-blank patches, pixel
+std below 0.1, by further draws). 50,000 training patches come from the 50,000 training images
+and 10,000 validation patches from the 10,000 held-out test images, at uniformly random
+positions (seeded). Written to ``<data_dir>/CIFAR10/xtract16/{trn,vld}/processed.npy`` with a
+``processed.json`` sidecar each that records the recipe (name and fields); loading reports its
+name as ``recipe_name`` in the dataset's provenance ("unknown (not built by this suite)" without
+a sidecar). The batches are unpickled with a loader that only builds arrays.
 """
 from __future__ import annotations
 
@@ -31,11 +35,11 @@ from suite.datafiles import as_images, read_cifar_batch, read_npy
 from suite.download import RemoteFile
 from suite.errors import DataError
 from suite.filesource import FileDatasetSource, Layout
-from suite.patchbuild import read_build_info, recipe_info, stream_patches, write_patch_file
+from suite.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
+                              stream_patches, write_patch_file)
+from suite.preprocess import PVAE_REFERENCE, PatchRecipe
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
-
-from .nat16 import RECIPE as NAT16_RECIPE
 
 SHAPE = (1, 16, 16)
 TOPS = ("CIFAR10", "CIFAR16")
@@ -84,18 +88,21 @@ def _stack(raw: dict[str, bytes], where: str) -> dict[str, np.ndarray]:
     return {"train": np.concatenate(train), "test": read_cifar_batch(raw[TEST_BATCH], f"{where}/{TEST_BATCH}")[0]}
 
 
-class Cifar16(FileDatasetSource):
-    """n_train / n_val: how many patches the builder draws for each split."""
+class Cifar16(RecipeBuilder, FileDatasetSource):
+    """n_train / n_val: how many patches the builder draws for each split; recipe: the patch
+    pipeline it builds with (its seed and sizes are the builder's)."""
 
     name = "CIFAR16"
-    description = "16x16 whitened grayscale patches of CIFAR-10 images (P-VAE xtract16 layout)"
+    description = ("16x16 whitened, contrast-normalized grayscale patches of CIFAR-10 images "
+                   "(P-VAE xtract16 layout)")
     shape = SHAPE
     remote_files = (ARCHIVE,)
     download_subdir = "CIFAR10"
     from_hint = "the CIFAR-10 python batches, or cifar-10-python.tar.gz"
 
-    def __init__(self, n_train: int = NAT16_RECIPE.n_train, n_val: int = NAT16_RECIPE.n_val):
-        self.n_train, self.n_val = n_train, n_val
+    def __init__(self, n_train: int = PVAE_REFERENCE.n_train, n_val: int = PVAE_REFERENCE.n_val,
+                 recipe: PatchRecipe = PVAE_REFERENCE):
+        self.n_train, self.n_val, self.recipe = n_train, n_val, recipe
 
     def layouts(self, data_dir: Path) -> list[Layout]:
         return [Layout("npy", "P-VAE xtract16 patches", data_dir / top / "xtract16", SPLIT_FILES)
@@ -104,16 +111,17 @@ class Cifar16(FileDatasetSource):
     def read(self, layout: Layout, paths: list[Path]) -> Dataset:
         trn, vld = (torch.from_numpy(as_images(read_npy(p), what=f"CIFAR16 {p}", shape=SHAPE))
                     for p in paths)
+        build = read_build_info(paths[0])
         return Dataset(name=self.name, train=trn, val=vld, shape=SHAPE,
                        provenance={"source": "CIFAR-10 (Krizhevsky, 2009)",
                                    "files": [str(p) for p in paths],
-                                   "build": read_build_info(paths[0])})
+                                   "recipe_name": built_recipe_name(build), "build": build})
 
     def build(self, from_dir: Path, data_dir: Path, seed: int = 0, *,
               progress: ProgressFactory = null_progress) -> list[Path]:
         """Build the trn / vld patch files from the CIFAR-10 python batches in ``from_dir``."""
         images = read_cifar10(from_dir)
-        recipe = dataclasses.replace(NAT16_RECIPE, seed=seed, n_train=self.n_train, n_val=self.n_val)
+        recipe = dataclasses.replace(self.recipe, seed=seed, n_train=self.n_train, n_val=self.n_val)
         rngs = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         folder = self.layouts(Path(data_dir))[0].folder
         written = []

@@ -62,6 +62,49 @@ the drop is alpha = 3 being relatively weaker on the higher-contrast patches).
 The build takes a few seconds and is cached as ``<cache_dir>/nat16/<key>/patches.npz``
 (written atomically; an unreadable file is rebuilt). The key hashes the recipe, the photo lists
 and the versions of the two packages the photographs come from.
+
+nat16-pvae, and the three recipes
+---------------------------------
+``nat16-pvae`` is the same photographs and splits (same seed, its own cache folder
+``<cache_dir>/nat16-pvae/``) built with the P-VAE papers' own preprocessing, for comparisons with
+the numbers those papers report. :mod:`suite.preprocess` names three recipes (``RECIPES``; every
+patch dataset records the one it was built with as ``recipe_name`` in its provenance):
+
+- ``nat16`` (:data:`suite.preprocess.NAT16`): whitening R(f) = f exp(-(f/0.4)^4) on the true
+  FFT frequencies, no local contrast normalization, per-image z-score, 4-pixel crop, patches
+  with pixel std < 0.1 redrawn. Used by ``nat16``.
+- ``pvae-reference`` (:data:`suite.preprocess.PVAE_REFERENCE`): the reference code's
+  ``do_process`` as it runs: whitening with f0 = 0.5 laid out on a ``linspace(-0.5, 0.5)`` grid
+  over the *unshifted* FFT (the described filter shifted by half the spectrum: 0.013 at DC, ~0 at
+  the diagonal Nyquist corner, direction-dependent in between), local contrast normalization
+  (13x13 Gaussian, sigma 3 px, zero padding, divisor floored at its image mean), z-score, crop,
+  every patch kept. Used by ``nat16-pvae`` and, by default, by ``prepare vH16 / CIFAR16 --from``
+  (so that built files match the authors' ``processed.npy``, which this code made, in
+  distribution).
+- ``pvae-corrected`` (:data:`suite.preprocess.PVAE_CORRECTED`): ``pvae-reference`` with the
+  whitening filter the papers describe (centered layout: 0 at DC). Only through
+  ``prepare ... --recipe pvae-corrected``.
+
+Measured on the nat16 photographs (50k train / 10k val patches; the first four columns on the
+training patches; R^2 of a method that reconstructs every patch as zero, PROTOCOL.md's per-sample
+R^2 averaged, on the validation patches, training patches in brackets: it is -D m^2 / SS_tot
+per patch, the price of the patch mean m alone):
+
+==============  ===========  ==================  ========================  ===============
+recipe          overall std  std of patch means  patch std q05/median/q95  zero-recon R^2
+==============  ===========  ==================  ========================  ===============
+nat16           1.125        0.208               0.136 / 0.855 / 2.106     -0.243 (-0.213)
+pvae-reference  0.975        0.044               0.134 / 0.900 / 1.610     -0.008 (-0.063)
+pvae-corrected  0.972        0.056               0.126 / 0.913 / 1.599     -0.007 (-0.008)
+==============  ===========  ==================  ========================  ===============
+
+Contrast normalization removes most of the patch means (their std drops 4-5x) and narrows the
+spread of patch contrasts (q95 / q05: 15.5 for nat16, 12.0 / 12.7 for the P-VAE recipes on these
+photos, whose blank skies survive LCN's floor; on the real van Hateren image of the tests, 4000
+patches: 2.5 with the reference recipe against 6.2 without its LCN and 6.0 for nat16, std of
+patch means 0.035 against 0.14, mid-band power max/min over 0.125-0.375 cycles/pixel 2.0,
+against 9.6 unwhitened; tests/test_preprocess.py). For sparse coding the nat16 recipe gives the
+more Gabor-like dictionaries (table above: LCN halves the Gabor-like fraction).
 """
 from __future__ import annotations
 
@@ -75,7 +118,7 @@ import torch
 
 from suite.data import Dataset, DatasetSource
 from suite.errors import DataError
-from suite.preprocess import PatchRecipe, process_image, sample_patches
+from suite.preprocess import NAT16, PVAE_REFERENCE, PatchRecipe, process_image, sample_patches
 from suite.registry import register_dataset
 from suite.store import atomic_write
 
@@ -135,8 +178,8 @@ PHOTOS: dict[str, Photo] = {
 TRAIN_PHOTOS = ("astronaut", "camera", "coffee", "grass", "rocket", "stereo_motorcycle",
                 "flower.jpg")
 VAL_PHOTOS = ("chelsea", "china.jpg")
-RECIPE = PatchRecipe(f0=0.4, lcn=False, crop=4, patch_size=16, seed=0,
-                     n_train=50_000, n_val=10_000, min_patch_std=0.1)
+RECIPE = NAT16
+PVAE_RECIPE = PVAE_REFERENCE  # nat16-pvae's
 CACHE_FILE = "patches.npz"
 
 
@@ -171,10 +214,10 @@ class Nat16(DatasetSource):
     def __init__(self, recipe: PatchRecipe = RECIPE, train_photos: tuple[str, ...] = TRAIN_PHOTOS,
                  val_photos: tuple[str, ...] = VAL_PHOTOS):
         if recipe.patch_size != self.shape[-1]:
-            raise DataError(f"nat16 patches are {self.shape[-1]}x{self.shape[-1]}, "
+            raise DataError(f"{self.name} patches are {self.shape[-1]}x{self.shape[-1]}, "
                             f"the recipe asks for {recipe.patch_size}")
         if set(train_photos) & set(val_photos):
-            raise DataError(f"nat16: photos {sorted(set(train_photos) & set(val_photos))} are "
+            raise DataError(f"{self.name}: photos {sorted(set(train_photos) & set(val_photos))} are "
                             "in both splits; validation photos must be held out whole")
         self.recipe, self.train_photos, self.val_photos = recipe, train_photos, val_photos
 
@@ -220,4 +263,18 @@ class Nat16(DatasetSource):
         return {"source": f"photographs bundled in {packages}",
                 "train_photos": photos(self.train_photos),
                 "val_photos": photos(self.val_photos),
-                "recipe": dataclasses.asdict(self.recipe), "cache_key": self.cache_key()}
+                "recipe_name": self.recipe.name, "recipe": dataclasses.asdict(self.recipe),
+                "cache_key": self.cache_key()}
+
+
+@register_dataset
+class Nat16Pvae(Nat16):
+    """nat16's photographs and splits through the P-VAE papers' own recipe (PVAE_RECIPE)."""
+
+    name = "nat16-pvae"
+    description = ("nat16's photos and splits with the P-VAE papers' preprocessing (reference "
+                   "whitening + local contrast normalization, every patch kept; 50k train, 10k val)")
+
+    def __init__(self, recipe: PatchRecipe = PVAE_RECIPE, train_photos: tuple[str, ...] = TRAIN_PHOTOS,
+                 val_photos: tuple[str, ...] = VAL_PHOTOS):
+        super().__init__(recipe, train_photos, val_photos)

@@ -8,14 +8,18 @@ round(0.2 * block length) patches of each block to validation.
 Building (``python run_suite.py prepare vH16 --from RAW_DIR``): every ``.iml`` / ``.imc``
 (headerless big-endian uint16, 1536x1024), TIFF, PNG or JPEG image under RAW_DIR. 20% of the
 images (at least one) are held out whole for validation, chosen by the seed. Each image goes
-through nat16's pipeline (:mod:`suite.preprocess` with nat16's recipe: grayscale, whitening,
-z-score, border crop); 60,000 patches are drawn at uniformly random positions (seeded), keeping
-only patches whose pixel standard deviation reaches nat16's ``min_patch_std`` (0.1; near-blank
-candidates are replaced by further draws, :func:`suite.preprocess.select_patches`), and
-written in the block layout above, so that the P-VAE split gives exactly the patches of the
-held-out images to validation (48,000 train / 12,000 validation). A JSON sidecar
-``processed.json`` records the recipe, its hash, the seed and both image lists. The same seed
-and images give a byte-identical file.
+through the patch pipeline (:mod:`suite.preprocess`) with the P-VAE papers' reference recipe
+``pvae-reference`` by default (:data:`suite.preprocess.PVAE_REFERENCE`: grayscale, the reference
+code's whitening, local contrast normalization, z-score, border crop; every patch kept), so that
+the result matches the authors' ``processed.npy`` in distribution; ``--recipe NAME`` picks
+another of :data:`suite.preprocess.RECIPES` (``nat16`` also rejects patches whose pixel standard
+deviation is below its ``min_patch_std``, 0.1, by further draws). 60,000 patches are drawn at
+uniformly random positions (seeded) and written in the block layout above, so that the P-VAE
+split gives exactly the patches of the held-out images to validation (48,000 train / 12,000
+validation). A JSON sidecar ``processed.json`` records the recipe (name and fields), its hash,
+the seed and both image lists; loading reports the recipe's name as ``recipe_name`` in the
+dataset's provenance ("unknown (not built by this suite)" for a file without a sidecar, such as
+the authors' own). The same seed, recipe and images give a byte-identical file.
 """
 from __future__ import annotations
 
@@ -29,11 +33,11 @@ from suite.data import Dataset
 from suite.datafiles import as_images, find_images, image_size, read_image, read_npy
 from suite.errors import DataError
 from suite.filesource import FileDatasetSource, Layout
-from suite.patchbuild import read_build_info, recipe_info, stream_patches, write_patch_file
+from suite.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
+                              stream_patches, write_patch_file)
+from suite.preprocess import PVAE_REFERENCE, PatchRecipe
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
-
-from .nat16 import RECIPE as NAT16_RECIPE
 
 SHAPE = (1, 16, 16)
 N_BLOCKS, VAL_PORTION = 100, 0.2
@@ -60,17 +64,18 @@ def block_split(n: int, n_blocks: int = N_BLOCKS, val_portion: float = VAL_PORTI
     return train, val
 
 
-class VanHateren16(FileDatasetSource):
-    """n_patches: how many patches the builder draws (train and validation together)."""
+class VanHateren16(RecipeBuilder, FileDatasetSource):
+    """n_patches: how many patches the builder draws (train and validation together);
+    recipe: the patch pipeline it builds with (its seed and sizes are the builder's)."""
 
     name = "vH16"
-    description = ("16x16 whitened patches of van Hateren natural images (P-VAE processed.npy, "
-                   "100-block split)")
+    description = ("16x16 whitened, contrast-normalized patches of van Hateren natural images "
+                   "(P-VAE processed.npy, 100-block split)")
     shape = SHAPE
     from_hint = "raw van Hateren images: .iml/.imc, TIFF, PNG or JPEG"
 
-    def __init__(self, n_patches: int = N_PATCHES):
-        self.n_patches = n_patches
+    def __init__(self, n_patches: int = N_PATCHES, recipe: PatchRecipe = PVAE_REFERENCE):
+        self.n_patches, self.recipe = n_patches, recipe
 
     def layouts(self, data_dir: Path) -> list[Layout]:
         return [Layout("npy", "P-VAE processed patches", data_dir / "DOVES" / "vH16", (("processed.npy",),))]
@@ -78,12 +83,13 @@ class VanHateren16(FileDatasetSource):
     def read(self, layout: Layout, paths: list[Path]) -> Dataset:
         x = as_images(read_npy(paths[0]), what=f"vH16 {paths[0]}", shape=SHAPE)
         train, val = block_split(len(x))
+        build = read_build_info(paths[0])
         return Dataset(name=self.name, train=torch.from_numpy(x[train]), val=torch.from_numpy(x[val]),
                        shape=SHAPE,
                        provenance={"source": "van Hateren natural images", "files": [str(paths[0])],
                                    "split": f"P-VAE block split: {N_BLOCKS} blocks, last "
                                             f"{VAL_PORTION:.0%} of each to validation",
-                                   "build": read_build_info(paths[0])})
+                                   "recipe_name": built_recipe_name(build), "build": build})
 
     def build(self, from_dir: Path, data_dir: Path, seed: int = 0, *,
               progress: ProgressFactory = null_progress) -> list[Path]:
@@ -101,7 +107,7 @@ class VanHateren16(FileDatasetSource):
         groups = {"train": [p for i, p in enumerate(images) if i not in held],
                   "val": [p for i, p in enumerate(images) if i in held]}
         train_idx, val_idx = block_split(self.n_patches)
-        recipe = dataclasses.replace(NAT16_RECIPE, seed=seed, n_train=len(train_idx), n_val=len(val_idx))
+        recipe = dataclasses.replace(self.recipe, seed=seed, n_train=len(train_idx), n_val=len(val_idx))
         out = np.empty((self.n_patches, SHAPE[1] * SHAPE[2]), dtype=np.float32)
         for (split, paths), idx, rng in zip(groups.items(), (train_idx, val_idx), (train_rng, val_rng)):
             out[idx] = stream_patches(lambda i, paths=paths: read_image(paths[i]),

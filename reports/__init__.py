@@ -5,7 +5,8 @@ per-unit ``.npz`` arrays) through :mod:`suite.store`, aggregates the runs over s
 (:mod:`reports.collect`) and runs every *section* of :data:`SECTIONS` in order. Output goes to
 ``<out>/reports/`` and is identical, byte for byte, when rebuilt from the same store:
 
-- ``leaderboard_<dataset>_<profile>.{md,csv,tex,html}`` (:mod:`reports.tables`);
+- ``leaderboard_<dataset>_<profile>.{md,csv,tex,html}`` (:mod:`reports.tables`), with a
+  ``converged`` column and a " †" on the rows that did not converge (PROTOCOL.md);
 - ``sweep_<dataset>_<profile>.{md,csv,tex,html}`` where a method ran ≥ 2 configurations;
 - ``figures/*.png``: dictionaries, sparsity vs distortion, rate–distortion (:mod:`reports.figures`);
 - ``index.md``: the store's summary and a link to every file written.
@@ -34,7 +35,7 @@ from .amortization_gap import amortization_gap
 from .convergence import convergence
 from .figures import dictionary_grids, rate_distortion, sparsity_vs_distortion
 from .formatting import config_label
-from .tables import leaderboard, leaderboards, render, sweeps
+from .tables import footnotes, leaderboard, leaderboards, render, sweeps
 
 Section = Callable[[ReportContext], list[Path]]
 
@@ -65,13 +66,14 @@ def build(out_dir: Path, report_dir: Path | None = None) -> list[Path]:
 
 def format_leaderboard(records: list[dict], dataset: str, profile: str, fmt: str = "github") -> str:
     """The leaderboard of ``records`` (store records) on one (dataset, profile), as a table in
-    tabulate format ``fmt`` (no title); a one-line note when there is no finished run."""
+    tabulate format ``fmt`` (no title), with the footnote on " †" (not converged) under it when
+    a row has the mark; a one-line note when there is no finished run."""
     runs, metric_names, _ = runs_frame([r for r in records if r.get("status", "ok") == "ok"])
     table = aggregate(runs, metric_names).select(dataset, profile)
     if not len(table):
         return f"(no finished runs for {dataset}, {profile} profile)"
     headers, rows, _ = leaderboard(table)
-    return render(headers, rows, fmt, n_text=2)
+    return "\n\n".join([render(headers, rows, fmt, n_text=2), *footnotes(table)])
 
 
 def _summary(ctx: ReportContext) -> list[str]:

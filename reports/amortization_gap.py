@@ -8,9 +8,10 @@ Built from the rows of :func:`suite.amortization_gap.amortization_gap` stored in
 - ``amortization_gap_<dataset>_<profile>.{md,csv,tex,html}``: per configuration, a row for its own
   ("amortized") inference and one per (solver, λ) of the re-inference: sse, R², lifetime and
   population sparsity, frac_zeros, dead_frac, and the change in sse against the own inference.
-  The own row comes from the run's metrics, on the first ``eval.max_val`` validation samples;
-  the re-inference from the first ``eval.amortization_gap.max_val`` of those (2000 of 10000 in
-  the quick profile): the table's note says so, with the counts the runs' specs configured.
+  The own row comes from the run's metrics, on a seeded random subset of ``eval.max_val``
+  validation samples; the re-inference from a seeded random ``eval.amortization_gap.max_val`` of
+  those (2000 of 10000 in the quick profile): the table's note says so, with the counts the
+  runs' specs configured.
 - ``figures/amortization_gap_<dataset>_<profile>.png``: lifetime sparsity against sse; per
   configuration (one colour) its own inference as a large filled marker and each solver's λ
   sweep as a line (LCA solid, FISTA dashed), the λ values annotated.
@@ -25,7 +26,7 @@ import pandas as pd
 
 from .collect import ReportContext, Table
 from .figures import SSE_LABEL, _save, label_axes, new_figure
-from .formatting import fmt_number, fmt_param, slug
+from .formatting import UNCONVERGED_NOTE, fmt_number, fmt_param, slug
 from .tables import write_formats
 
 METRICS = ("sse", "r2", "lifetime_sparsity", "population_sparsity", "frac_zeros", "dead_frac")
@@ -35,10 +36,10 @@ LINESTYLES = {"lca": "-", "fista": "--"}
 NOTE = ("Codes of validation samples re-inferred by sparse coding (lasso, unit-norm atoms, "
         "codes rescaled to the method's units) on each method's frozen linear dictionary, beside "
         "the method's own amortized inference (suite/amortization_gap.py). Δsse = sse − own sse.")
-SAMPLES_NOTE = ("Samples: the amortized row is the run's own metrics (the leaderboard's), on the "
-                "first eval.max_val validation samples; the re-inferred rows use only the first "
-                "eval.amortization_gap.max_val of those (`run_suite.py gap --max_val` may override "
-                "it), so the two can be measured on different samples.")
+SAMPLES_NOTE = ("Samples: the amortized row is the run's own metrics (the leaderboard's), on a "
+                "seeded random subset of eval.max_val validation samples; the re-inferred rows use "
+                "only a seeded random eval.amortization_gap.max_val of those (`run_suite.py gap "
+                "--max_val` may override it), so the two can be measured on different samples.")
 
 
 def samples_note(records: list[dict]) -> str:
@@ -87,9 +88,14 @@ def gap_frame(ctx: ReportContext, table: Table) -> pd.DataFrame:
     return mean.drop(columns="own_rank").reset_index(drop=True)
 
 
-def gap_table(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def gap_table(frame: pd.DataFrame, labels: dict[int, str] | None = None,
+              ) -> tuple[list[str], list[list[str]]]:
+    """Display headers and rows; ``labels``: the shown config label per ``order`` (e.g. marked
+    " †" when the run did not converge), the config itself when absent."""
+    labels = labels or {}
     headers = ["method", "config", "inference", "λ", *METRICS, "Δsse"]
-    rows = [[r.method, r.config, r.solver, "" if np.isnan(r.lam) else fmt_param(r.lam)]
+    rows = [[r.method, labels.get(r.order, r.config), r.solver,
+             "" if np.isnan(r.lam) else fmt_param(r.lam)]
             + [fmt_number(None if np.isnan(getattr(r, m)) else getattr(r, m)) for m in METRICS]
             + ["" if r.solver == OWN else fmt_number(r.delta_sse)]
             for r in frame.itertuples()]
@@ -130,11 +136,14 @@ def amortization_gap(ctx: ReportContext) -> list[Path]:
             continue
         stem = f"amortization_gap_{slug(dataset)}_{slug(profile)}"
         title = f"Amortization gap: {dataset}, {profile} profile"
-        headers, rows = gap_table(frame)
+        labels = {i: table.label(i) for i in range(len(table))}
+        headers, rows = gap_table(frame, labels)
+        marked = any(labels[i] != table.meta.at[i, "config"] for i in set(frame["order"]))
         raw = frame.drop(columns="order").assign(dataset=dataset, profile=profile)
         records = [ctx.records_by_key[k] for keys in table.meta["keys"] for k in keys
                    if k in ctx.records_by_key]
         paths += write_formats(ctx.report_dir / stem, title, [NOTE, samples_note(records)],
-                               headers, rows, raw, n_text=4)
+                               headers, rows, raw, n_text=4,
+                               footer=[UNCONVERGED_NOTE] if marked else [])
         paths.append(gap_figure(frame, title, ctx.figure_dir / f"{stem}.png"))
     return paths

@@ -22,7 +22,7 @@ import pandas as pd
 
 from suite.store import Store
 
-from .formatting import config_label, sort_value
+from .formatting import config_label, converged_text, mark_unconverged, sort_value
 from .stats import mean_ci
 
 RUN_COLUMNS = ("dataset", "profile", "family", "method", "config", "config_id", "overrides",
@@ -100,6 +100,18 @@ class Table:
         mask = ((self.meta["dataset"] == dataset) & (self.meta["profile"] == profile)).to_numpy()
         parts = [f.loc[mask].reset_index(drop=True) for f in (self.meta, self.mean, self.ci)]
         return Table(*parts)
+
+    def converged_text(self, i: int) -> str:
+        """Row ``i``'s convergence: "yes", "no" or "n/a" (:func:`reports.formatting.converged_text`)."""
+        return converged_text(self.mean.at[i, "converged"] if "converged" in self.mean else None)
+
+    def label(self, i: int) -> str:
+        """Row ``i``'s configuration label, marked when it did not converge."""
+        return mark_unconverged(self.meta.at[i, "config"], self.converged_text(i))
+
+    def any_unconverged(self) -> bool:
+        """Whether some row did not converge (its tables then carry the footnote)."""
+        return any(self.converged_text(i) == "no" for i in range(len(self)))
 
     def defined(self, metric: str) -> bool:
         """Whether any row has a value for ``metric``."""

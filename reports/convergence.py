@@ -23,7 +23,7 @@ import pandas as pd
 
 from .collect import ReportContext, Table
 from .figures import FAMILY_MARKERS, _save, label_axes, new_figure
-from .formatting import fmt_number, slug
+from .formatting import UNCONVERGED_NOTE, fmt_number, slug
 from .tables import write_formats
 
 CURVES = (("r2", "R² (per sample, mean)"), ("frac_zeros", "fraction of zero codes"))
@@ -57,11 +57,13 @@ def mean_trace(traces: list[dict]) -> dict:
 
 
 def traces_by_config(ctx: ReportContext, table: Table) -> list[tuple[pd.Series, dict]]:
-    """``(meta row, mean trace)`` for every configuration of ``table`` with a stored trace."""
+    """``(meta row, mean trace)`` for every configuration of ``table`` with a stored trace; the
+    meta row's ``label`` is its configuration marked " †" when training did not converge."""
     by_key = ctx.records_by_key
     out = []
     for i in range(len(table)):
-        meta = table.meta.iloc[i]
+        meta = table.meta.iloc[i].copy()
+        meta["label"] = table.label(i)
         traces = [t for t in (_trace(by_key[k]) for k in meta["keys"] if k in by_key) if t]
         if traces:
             out.append((meta, mean_trace(traces)))
@@ -87,7 +89,8 @@ def convergence_rows(items: list[tuple[pd.Series, dict]],
                   "zeros@t_train": _at(tr, "frac_zeros", t_train),
                   "zeros@t_test": _at(tr, "frac_zeros", t_final),
                   "delta@t_test": _at(tr, "delta_norm", t_final)}
-        rows.append([meta["method"], meta["config"], "" if t_train is None else str(t_train),
+        rows.append([meta["method"], meta.get("label", meta["config"]),
+                     "" if t_train is None else str(t_train),
                      str(t_final)] + [fmt_number(v) for v in values.values()]
                     + [str(tr["n_seeds"])])
         raw.append({"dataset": meta["dataset"], "profile": meta["profile"],
@@ -129,6 +132,8 @@ def convergence(ctx: ReportContext) -> list[Path]:
         stem = f"convergence_{slug(dataset)}_{slug(profile)}"
         title = f"Convergence of inference: {dataset}, {profile} profile"
         headers, rows, raw = convergence_rows(items)
-        paths += write_formats(ctx.report_dir / stem, title, [NOTE], headers, rows, raw, n_text=2)
+        marked = any(meta.get("label", meta["config"]) != meta["config"] for meta, _ in items)
+        paths += write_formats(ctx.report_dir / stem, title, [NOTE], headers, rows, raw, n_text=2,
+                               footer=[UNCONVERGED_NOTE] if marked else [])
         paths.append(convergence_figure(items, title, ctx.figure_dir / f"{stem}.png"))
     return paths

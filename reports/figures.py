@@ -12,7 +12,7 @@ and dpi, and no ``Software`` entry in the PNG metadata (Agg writes no time stamp
 - ``figures/rate_distortion_<dataset>_<profile>.png``: sse against rate (nats) for the
   configurations that have a rate.
 Configurations of one method are joined by a line (in order of the x value) and labelled by
-their overrides.
+their overrides; a configuration that did not converge is labelled " †", explained under the plot.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .collect import ReportContext, Table
-from .formatting import fmt_param, slug
+from .formatting import UNCONVERGED_MARK, UNCONVERGED_NOTE, fmt_param, slug
 
 DPI = 100
 PNG_METADATA = {"Software": None}
@@ -160,12 +160,18 @@ def tradeoff_figure(table: Table, x: str, y: str, xlabel: str, ylabel: str, titl
             ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=marker, color=colour, label=method,
                         ls="-" if len(rows) > 1 else "none", lw=0.8, ms=6, capsize=2)
             for i, xv, yv in zip(rows, xs, ys):
-                if meta.at[i, "overrides"]:
-                    ax.annotate(_override_text(meta.at[i, "overrides"]), (xv, yv),
-                                xytext=(4, 4), textcoords="offset points", fontsize=7)
+                text = _override_text(meta.at[i, "overrides"])
+                if table.converged_text(i) == "no":
+                    text = (text + UNCONVERGED_MARK).strip()
+                if text:
+                    ax.annotate(text, (xv, yv), xytext=(4, 4), textcoords="offset points",
+                                fontsize=7)
         label_axes(ax, xlabel, ylabel, title)
         ax.legend(fontsize=8, loc="best")
-        fig.tight_layout()
+        marked = any(table.converged_text(i) == "no" for i in meta.index)
+        if marked:
+            fig.text(0.01, 0.01, UNCONVERGED_NOTE, fontsize=7, ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.04, 1, 1) if marked else None)
         return _save(fig, path)
 
 

@@ -2,6 +2,12 @@
 
 Numbers: 4 significant digits (whole numbers from 1000 up), a confidence half-width with 2;
 "mean ± half-width" with several seeds, the value alone with one, "—" when undefined.
+
+Convergence (PROTOCOL.md; the runs' metric ``converged``, 1/0 per run, None when it cannot be
+judged, see :mod:`suite.loss_curve`): a configuration is "yes" when every seed that could be
+judged converged, "no" when one did not, "n/a" when none could be judged (or its records predate
+the flag). A "no" row's label carries :data:`UNCONVERGED_MARK`, explained by
+:data:`UNCONVERGED_NOTE` under the table.
 """
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ import re
 from typing import Any, Mapping
 
 UNDEFINED = "—"
+UNCONVERGED_MARK = " †"
+UNCONVERGED_NOTE = ("† not converged: loss still improving > 1% over the last 20% of training; "
+                    "its numbers are not results")
 
 
 def fmt_number(v: float | None, digits: int = 4) -> str:
@@ -31,6 +40,19 @@ def fmt_mean_ci(mean: float | None, half_width: float | None) -> str:
     if text == UNDEFINED or half_width is None or not math.isfinite(half_width):
         return text
     return f"{text} ± {fmt_number(half_width, 2)}"
+
+
+def converged_text(value: float | None) -> str:
+    """"yes" / "no" / "n/a" from the mean over seeds of the ``converged`` metric (NaN or None:
+    no seed could be judged)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return "yes" if value >= 1.0 else "no"
+
+
+def mark_unconverged(label: str, converged: str) -> str:
+    """``label`` with :data:`UNCONVERGED_MARK` when ``converged`` is "no"."""
+    return label + UNCONVERGED_MARK if converged == "no" else label
 
 
 def fmt_param(v: Any) -> str:

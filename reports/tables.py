@@ -5,6 +5,10 @@ with one seed, "—" where a metric is undefined for a method (e.g. ``rate`` of 
 The CSV holds raw numbers for pandas: per metric a ``<metric>_mean`` and a ``<metric>_ci``
 column (empty when undefined), for every numeric metric of the rows (the displayed ones first).
 The LaTeX is a booktabs ``tabular`` in UTF-8 (± and — as characters: any LaTeX since 2018).
+
+Every leaderboard and sweep table has a ``converged`` column (yes / no / n/a, PROTOCOL.md's
+criterion, :mod:`suite.loss_curve`); a row that did not converge has its label suffixed with " †"
+and the table the footnote :data:`reports.formatting.UNCONVERGED_NOTE` under it.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from .collect import ReportContext, Table, resolved_value
-from .formatting import fmt_mean_ci, fmt_param, slug, sort_value
+from .formatting import UNCONVERGED_NOTE, fmt_mean_ci, fmt_param, slug, sort_value
+from .formatting import mark_unconverged as _marked
 
 CORE_METRICS = ("sse", "mse", "r2", "rate", "nelbo", "lifetime_sparsity", "population_sparsity",
                 "frac_zeros", "l0", "dead_frac")
@@ -58,13 +63,20 @@ def _cells(table: Table, metrics: list[str]) -> list[list[str]]:
 
 
 def leaderboard(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
-    """``(headers, rows, metrics)`` of the leaderboard of one (dataset, profile)'s rows."""
+    """``(headers, rows, metrics)`` of the leaderboard of one (dataset, profile)'s rows: the
+    configuration (marked " †" when it did not converge), family, n_seeds, converged, then the
+    metrics."""
     metrics = leaderboard_metrics(table)
-    headers = ["method", "family", "n_seeds"] + metrics
-    rows = [[table.meta.at[i, "config"], table.meta.at[i, "family"],
-             str(table.meta.at[i, "n_seeds"])] + cells
+    headers = ["method", "family", "n_seeds", "converged"] + metrics
+    rows = [[table.label(i), table.meta.at[i, "family"], str(table.meta.at[i, "n_seeds"]),
+             table.converged_text(i)] + cells
             for i, cells in enumerate(_cells(table, metrics))]
     return headers, rows, metrics
+
+
+def footnotes(table: Table) -> list[str]:
+    """The lines under a table of ``table``'s rows: the meaning of " †" when a row has it."""
+    return [UNCONVERGED_NOTE] if table.any_unconverged() else []
 
 
 def swept_settings(table: Table) -> dict[str, list[str]]:
@@ -96,13 +108,14 @@ def sweep(table: Table) -> tuple[Table, dict[str, list]] | None:
 
 
 def sweep_display(sub: Table, settings: dict[str, list]) -> tuple[list[str], list[list[str]]]:
-    """``(headers, rows)`` of a sweep table: method, swept settings (blank where not the
-    method's), n_seeds, :data:`SWEEP_METRICS`."""
+    """``(headers, rows)`` of a sweep table: method (marked " †" when the row did not converge),
+    swept settings (blank where not the method's), n_seeds, converged, :data:`SWEEP_METRICS`."""
     cells = _cells(sub, list(SWEEP_METRICS))
-    rows = [[sub.meta.at[j, "method"]]
+    rows = [[_marked(sub.meta.at[j, "method"], sub.converged_text(j))]
             + ["" if col[j] is None else fmt_param(col[j]) for col in settings.values()]
-            + [str(sub.meta.at[j, "n_seeds"])] + cells[j] for j in range(len(sub))]
-    return ["method", *settings, "n_seeds", *SWEEP_METRICS], rows
+            + [str(sub.meta.at[j, "n_seeds"]), sub.converged_text(j)] + cells[j]
+            for j in range(len(sub))]
+    return ["method", *settings, "n_seeds", "converged", *SWEEP_METRICS], rows
 
 
 def render(headers: list[str], rows: list[list[str]], fmt: str = "github", n_text: int = 2) -> str:
@@ -113,8 +126,9 @@ def render(headers: list[str], rows: list[list[str]], fmt: str = "github", n_tex
 
 
 def csv_frame(table: Table, first: list[str]) -> pd.DataFrame:
-    """Raw numbers: meta columns, then ``<m>_mean``/``<m>_ci`` for the metrics of ``first``
-    and, after them, every other metric some row defines (alphabetically)."""
+    """Raw numbers: meta columns (with ``converged``: yes / no / n/a), then ``<m>_mean``/``<m>_ci``
+    for the metrics of ``first`` and, after them, every other metric some row defines
+    (alphabetically; ``converged_mean`` is the fraction of judged seeds that converged)."""
     rest = sorted(m for m in table.mean.columns if m not in first and table.defined(m))
     metrics = [m for m in first if m in table.mean] + rest
     meta = table.meta
@@ -122,7 +136,8 @@ def csv_frame(table: Table, first: list[str]) -> pd.DataFrame:
         "dataset": meta["dataset"], "profile": meta["profile"], "family": meta["family"],
         "method": meta["method"], "config": meta["config"],
         "overrides": [json.dumps(o, sort_keys=True, default=str) for o in meta["overrides"]],
-        "n_seeds": meta["n_seeds"], "seeds": [" ".join(map(str, s)) for s in meta["seeds"]]})
+        "n_seeds": meta["n_seeds"], "seeds": [" ".join(map(str, s)) for s in meta["seeds"]],
+        "converged": [table.converged_text(i) for i in range(len(table))]})
     for m in metrics:
         out[f"{m}_mean"] = table.mean[m]
         out[f"{m}_ci"] = table.ci[m]
@@ -130,19 +145,26 @@ def csv_frame(table: Table, first: list[str]) -> pd.DataFrame:
 
 
 def write_formats(stem: Path, title: str, notes: list[str], headers: list[str],
-                  rows: list[list[str]], raw: pd.DataFrame, n_text: int) -> list[Path]:
-    """Write ``stem``.md, .csv, .tex and .html; return their paths."""
+                  rows: list[list[str]], raw: pd.DataFrame, n_text: int,
+                  footer: list[str] = ()) -> list[Path]:
+    """Write ``stem``.md, .csv, .tex and .html (``notes`` above the table, ``footer`` lines under
+    it); return their paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
+    footer = list(footer)
     texts = {
-        ".md": "\n\n".join([f"# {title}", *notes, render(headers, rows, "github", n_text)]) + "\n",
+        ".md": "\n\n".join([f"# {title}", *notes, render(headers, rows, "github", n_text),
+                             *footer]) + "\n",
         ".csv": raw.to_csv(index=False, lineterminator="\n"),
         ".tex": "".join(f"% {line}\n" for line in [title, *notes])
-                + render(headers, rows, "latex_booktabs", n_text) + "\n",
+                + render(headers, rows, "latex_booktabs", n_text) + "\n"
+                + "".join(f"% {line}\n" for line in footer),
         ".html": ("<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\">"
                   f"<title>{html.escape(title)}</title></head>\n<body>\n"
                   f"<h1>{html.escape(title)}</h1>\n"
                   + "".join(f"<p>{html.escape(line)}</p>\n" for line in notes)
-                  + render(headers, rows, "html", n_text) + "\n</body>\n</html>\n"),
+                  + render(headers, rows, "html", n_text) + "\n"
+                  + "".join(f"<p>{html.escape(line)}</p>\n" for line in footer)
+                  + "</body>\n</html>\n"),
     }
     paths = []
     for ext, text in texts.items():
@@ -168,7 +190,7 @@ def leaderboards(ctx: ReportContext) -> list[Path]:
         paths += write_formats(
             ctx.report_dir / f"leaderboard_{slug(dataset)}_{slug(profile)}",
             f"Leaderboard: {dataset}, {profile} profile", [NOTE] + _failure_note(ctx, dataset, profile),
-            headers, rows, csv_frame(table, metrics), n_text=2)
+            headers, rows, csv_frame(table, metrics), n_text=2, footer=footnotes(table))
     return paths
 
 
@@ -188,5 +210,5 @@ def sweeps(ctx: ReportContext) -> list[Path]:
         paths += write_formats(
             ctx.report_dir / f"sweep_{slug(dataset)}_{slug(profile)}",
             f"Rate–distortion sweep: {dataset}, {profile} profile", [note], headers, rows, raw,
-            n_text=1 + len(settings))
+            n_text=1 + len(settings), footer=footnotes(sub))
     return paths

@@ -118,7 +118,8 @@ def gap_settings(eval_cfg: dict) -> dict | None:
     """The ``amortization_gap`` section of a profile's ``eval`` settings, with defaults filled in,
     or None when the profile does not ask for the analysis.
 
-    Keys: ``lams`` (λ grid), ``solvers``, ``max_val`` (first validation samples used; None: all),
+    Keys: ``lams`` (λ grid), ``solvers``, ``max_val`` (size of a seeded random subset of the
+    validation samples given to :func:`run_gap`; None: all),
     ``nonneg``, ``tol``, ``max_iter``."""
     cfg = eval_cfg.get("amortization_gap")
     if not cfg:
@@ -138,8 +139,14 @@ def applies_to(family: str) -> bool:
     return family != "sparse-coding"
 
 
-def run_gap(dictionary: Tensor, x_val: Tensor, settings: dict) -> list[dict]:
-    """:func:`amortization_gap` on the first ``settings["max_val"]`` samples of ``x_val``."""
-    n = x_val.shape[0] if settings["max_val"] is None else min(int(settings["max_val"]), x_val.shape[0])
-    return amortization_gap(dictionary, x_val[:n], settings["lams"], settings["solvers"],
+def run_gap(dictionary: Tensor, x_val: Tensor, settings: dict, seed: int) -> list[dict]:
+    """:func:`amortization_gap` on a seeded random subset of ``settings["max_val"]`` samples of
+    ``x_val`` (all when None; :func:`suite.subsets.subset_indices`, seeded from the run seed)."""
+    from .seeding import derive_seed
+    from .subsets import subset_indices
+
+    idx = subset_indices(x_val.shape[0], settings["max_val"], derive_seed(seed, "amortization gap"))
+    if idx is not None:
+        x_val = x_val[idx.to(x_val.device)]
+    return amortization_gap(dictionary, x_val, settings["lams"], settings["solvers"],
                             nonneg=settings["nonneg"], tol=settings["tol"], max_iter=settings["max_iter"])

@@ -68,7 +68,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", "--datasets", dest="dataset", default=None,
                    help="dataset name, or a comma-separated list (default: nat16)")
     p.add_argument("--seeds", default=None, help="e.g. 0 or 0,1,2 or 1-5 (default: 0)")
-    p.add_argument("--profile", default=None, help="smoke | quick (default) | paper")
+    p.add_argument("--profile", default=None, help="smoke | quick (default) | standard | paper")
     p.add_argument("--device", default=None, help="auto (default) | cpu | cuda | cuda:N")
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: 1)")
     p.add_argument("--config", default=None, metavar="FILE", help="YAML file of settings (see README)")
@@ -257,6 +257,21 @@ def cmd_report(args) -> int:
     return 0
 
 
+# -- reproduce: the papers' claims and their scorecard (suite.reproduce) -----------------------
+def _add_reproduce_arguments(p):
+    from .reproduce.command import add_arguments
+
+    add_arguments(p)
+
+
+@command("reproduce", "run the experiments behind the papers' claims and write a scorecard",
+         _add_reproduce_arguments)
+def cmd_reproduce(args) -> int:
+    from .reproduce.command import cmd_reproduce as run
+
+    return run(args)
+
+
 # -- status: registered by suite.executors.status (runs submitted with --executor slurm|ray) --
 from .executors import status as _status  # noqa: E402,F401
 
@@ -352,8 +367,9 @@ def cmd_gap(args) -> int:
                                            "max_val": args.max_val}.items() if v is not None})
         settings["nonneg"] = settings["nonneg"] or args.nonneg
         ds = load_dataset(spec["dataset"], args.data_dir, args.cache_dir)
-        x, _ = validation_subset(ds, spec["eval"].get("max_val"))
-        rows = run_gap(torch.as_tensor(dictionary, device=device), x.to(device), settings)
+        x, _ = validation_subset(ds, spec["eval"].get("max_val"), spec["seed"])
+        rows = run_gap(torch.as_tensor(dictionary, device=device), x.to(device), settings,
+                       spec["seed"])
         traces = dict(record.get("traces") or {}, amortization_gap=rows)
         store.update_record(record["key"], traces=traces)
         best = min(rows, key=lambda r: r["sse"])

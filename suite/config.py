@@ -4,7 +4,9 @@ Where a run's settings come from, later entries overriding earlier ones:
 
 1. the method class's ``hparams`` defaults;
 2. the profile ``configs/profiles/<profile>.yaml``: ``n_latents``, ``budget``, ``eval``, and its
-   ``datasets: {<dataset>: {n_latents, budget, eval}}`` section;
+   ``datasets: {<dataset>: {n_latents, budget, eval}}`` section (``eval.holdout``, the slice of
+   the training split held out for early stopping, is validated and filled in with its default
+   here, so that it is part of every run key: :mod:`suite.subsets`);
 3. the method-family files ``configs/methods/*.yaml``: for each method, entries keyed by a
    selector, applied from least to most specific: ``"*"``, ``"<profile>"``, ``"@<dataset>"``,
    ``"<profile>@<dataset>"``; each entry may set ``hparams``, ``budget`` and ``n_latents``;
@@ -31,6 +33,7 @@ import yaml
 from .errors import ConfigError, UnknownNameError
 from .method import Budget
 from .registry import DATASETS, METHODS, REPO_ROOT
+from .subsets import holdout_settings
 
 CONFIG_DIR = REPO_ROOT / "configs"
 BUDGET_KEYS = ("epochs", "max_seconds", "max_steps")
@@ -312,6 +315,7 @@ def build_grid(methods: str | Iterable[str], datasets: str | Iterable[str], seed
                 skipped.append((method, dataset, reason))
                 continue
             base = settings_for(method, dataset, profile_name, profile, method_configs, user_method_config)
+            base["eval"]["holdout"] = holdout_settings(base["eval"])  # validated, in the key
             sweep = sweeps.get(method, {})
             keys = sorted(sweep)
             for combo in itertools.product(*(sweep[k] for k in keys)):

@@ -15,7 +15,10 @@ logarithmically spaced steps t = 1 … t_test, averaged over all validation samp
 - ``frac_zeros``: fraction of exactly-zero entries of ``codes`` (PROTOCOL.md's definition);
 - ``delta_norm``: mean ‖s_t − s_{t−1}‖₂, the state change per step (state units: log-rates for
   the iP-VAE, (μ, log σ) for the iG-VAEs);
-- ``rate``: mean Σ_k ``unit_rate`` in nats (None when the method gives no ``unit_rate``).
+- ``rate``: mean Σ_k ``unit_rate`` in nats (None when the method gives no ``unit_rate``);
+- ``r2_sample`` / ``sse_sample``: the same R² and sse of ``sample_recon``, the reconstruction
+  from one posterior sample (for the iP-VAE, Φz from sampled spike counts: the R² its paper's
+  Figure 3 plots); None when the method gives no ``sample_recon``.
 
 The metrics are the suite's, never the method's. Memory is O(batch·K): each batch's trajectory
 is consumed step by step and only running sums are kept, never an (N, T, K) array.
@@ -29,7 +32,9 @@ from torch import Tensor
 from .method import Method
 from .metrics import distortion
 
-TRACE_METRICS = ("r2", "sse", "frac_zeros", "delta_norm", "rate")
+TRACE_METRICS = ("r2", "sse", "frac_zeros", "delta_norm", "rate", "r2_sample", "sse_sample")
+OPTIONAL_METRICS = ("rate", "r2_sample", "sse_sample")
+"""Metrics that are None when the method does not return what they need."""
 
 
 def has_trajectory(method: Method) -> bool:
@@ -70,7 +75,7 @@ def convergence_trace(method: Method, x_val: Tensor, t_test: int | None = None,
     index = {t: i for i, t in enumerate(steps)}
     sums = {k: np.zeros(len(steps)) for k in TRACE_METRICS}
     n_r2 = np.zeros(len(steps))
-    has_rate = True
+    present = {k: True for k in OPTIONAL_METRICS}
     n_total = int(x_val.shape[0])
     with torch.no_grad():
         for start in range(0, n_total, max(1, int(batch_size))):
@@ -87,14 +92,21 @@ def convergence_trace(method: Method, x_val: Tensor, t_test: int | None = None,
                 sums["frac_zeros"][i] += float((inf.codes == 0).double().sum()) / inf.codes.shape[1]
                 sums["delta_norm"][i] += float(delta.double().sum())
                 if inf.unit_rate is None:
-                    has_rate = False
+                    present["rate"] = False
                 else:
                     sums["rate"][i] += float(inf.unit_rate.double().sum())
+                if inf.sample_recon is None:
+                    present["r2_sample"] = present["sse_sample"] = False
+                else:
+                    ds = distortion(x.double(), inf.sample_recon.double())
+                    if ds["r2"] is not None:
+                        sums["r2_sample"][i] += ds["r2"] * n_varying
+                    sums["sse_sample"][i] += ds["sse"] * n
     out: dict = {"steps": steps}
     for key, total in sums.items():
-        denom = n_r2 if key == "r2" else np.full(len(steps), float(n_total))
+        denom = n_r2 if key in ("r2", "r2_sample") else np.full(len(steps), float(n_total))
         values = [float(s / c) if c > 0 else None for s, c in zip(total, denom)]
-        out[key] = values if (key != "rate" or has_rate) else None
+        out[key] = values if present.get(key, True) else None
     out.update(t_test=int(t_test), train_steps=None if train_steps is None else int(train_steps),
                n_samples=n_total, batch_size=int(batch_size))
     return out

@@ -4,6 +4,9 @@ The method only infers (:meth:`Method.infer` on batches, without gradients); the
 from :func:`suite.metrics.evaluate`. Method-specific quantities the protocol asks for
 (likelihoods) come from :meth:`Method.evaluate_extra`, on the validation split and, when the
 dataset has one and the profile asks, on the test split (stored with a ``test_`` prefix).
+
+``max_val`` subsets of either split are seeded random subsets (:func:`suite.subsets.subset_indices`,
+the seed derived from the run seed), never the first rows; labels follow the same indices.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from torch import Tensor
 
 from .data import Dataset
 from .method import Inference, Method
+from .seeding import derive_seed
+from .subsets import subset_indices
 
 
 def infer_all(method: Method, x: Tensor, batch_size: int) -> Inference:
@@ -28,18 +33,32 @@ def infer_all(method: Method, x: Tensor, batch_size: int) -> Inference:
     return Inference.concat(parts)
 
 
-def validation_subset(ds: Dataset, max_val: int | None) -> tuple[Tensor, Tensor | None]:
-    """The first ``max_val`` validation samples (all when None) and their labels."""
-    n = ds.val.shape[0] if max_val is None else min(int(max_val), ds.val.shape[0])
-    labels = ds.val_labels[:n] if ds.val_labels is not None else None
-    return ds.val[:n], labels
+def validation_subset(ds: Dataset, max_val: int | None, seed: int) -> tuple[Tensor, Tensor | None]:
+    """A seeded random subset of ``max_val`` validation samples (all when None), in split order,
+    and their labels (the same rows). Half comes from each half of the split, so the few-shot
+    KNN's pool and test halves of the subset lie in the split's own halves (:mod:`suite.subsets`).
+    The same ``seed`` (the run seed) gives the same rows."""
+    idx = subset_indices(ds.val.shape[0], max_val, derive_seed(seed, "validation subset"))
+    if idx is None:
+        return ds.val, ds.val_labels
+    labels = ds.val_labels[idx.to(ds.val_labels.device)] if ds.val_labels is not None else None
+    return ds.val[idx.to(ds.val.device)], labels
+
+
+def subset_of_test_split(ds: Dataset, max_val: int | None, seed: int) -> Tensor | None:
+    """A seeded random subset of ``max_val`` samples of the test split (all when None); None
+    when the dataset has no test split."""
+    if ds.test is None:
+        return None
+    idx = subset_indices(ds.test.shape[0], max_val, derive_seed(seed, "test subset"))
+    return ds.test if idx is None else ds.test[idx.to(ds.test.device)]
 
 
 def evaluate_method(method: Method, ds: Dataset, eval_cfg: dict, seed: int) -> tuple[dict, dict]:
     """Metrics dict and per-unit arrays of ``method`` on ``ds``'s validation split."""
     from .metrics import evaluate
 
-    x, labels = validation_subset(ds, eval_cfg.get("max_val"))
+    x, labels = validation_subset(ds, eval_cfg.get("max_val"), seed)
     t0 = time.perf_counter()
     inf = infer_all(method, x, int(eval_cfg.get("infer_batch_size", 1000)))
     infer_seconds = time.perf_counter() - t0
@@ -55,7 +74,7 @@ def evaluate_method(method: Method, ds: Dataset, eval_cfg: dict, seed: int) -> t
     with torch.no_grad():
         metrics.update(method.evaluate_extra(x))
         if ds.test is not None and eval_cfg.get("extra_on_test", True):
-            test = ds.test if eval_cfg.get("max_val") is None else ds.test[: int(eval_cfg["max_val"])]
+            test = subset_of_test_split(ds, eval_cfg.get("max_val"), seed)
             metrics.update({f"test_{k}": v for k, v in method.evaluate_extra(test).items()})
     d = method.dictionary()
     if d is not None:

@@ -12,7 +12,12 @@ Hooks, in the order the runner calls them
 ``fit(train, budget, progress, val=None) -> self``
     ``train`` is a float32 tensor (N, D) already on ``device``; ``budget`` says how long to
     train; ``progress(total=, desc=)`` gives a bar. Raise ``NonFiniteLossError`` on NaN/inf
-    (``suite.training.check_finite`` does it). ``val`` (M, D) may be used for early stopping.
+    (``suite.training.check_finite`` does it). ``val`` (M, D) is a held-out slice of the
+    *training* split (the runner carves it out, seeded, and trains on the rest: eval setting
+    ``holdout``), never the evaluation split: use it for early stopping and model selection
+    only. It may be None. Record the training loss of every optimizer step in
+    ``self.loss_curve_`` (a :class:`suite.loss_curve.LossCurve`), from which the runner judges
+    PROTOCOL.md's convergence criterion; a method that leaves it None is shown "n/a".
 ``infer(x) -> Inference``
     Called under ``torch.no_grad()`` on batches (B, D) of validation data.
 ``dictionary() -> Tensor (K, D) | None``
@@ -46,6 +51,7 @@ from torch import Tensor, nn
 from . import hparams as hp
 from .errors import DataError
 from .progress import ProgressFactory, null_progress
+from .loss_curve import LossCurve
 from .seeding import make_generator
 
 FAMILIES = ("amortized-vae", "iterative-vae", "sparse-coding", "helmholtz", "other")
@@ -141,6 +147,8 @@ class Method:
     smoke_hparams: ClassVar[Mapping[str, Any]] = {}
     data_kinds: ClassVar[frozenset[str]] = frozenset({"continuous", "binary"})
     dead_unit_rule: ClassVar[str] = "auto"
+    loss_curve_: LossCurve | None = None
+    """The per-step training loss of the last ``fit`` (set by ``fit``); None: not recorded."""
 
     def __init__(self, data_shape: tuple[int, ...], n_latents: int, device: str | torch.device = "cpu",
                  seed: int = 0, **hparams: Any):

@@ -10,6 +10,7 @@ it was built.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -86,6 +87,38 @@ def read_build_info(path: Path) -> dict | None:
 
 
 def recipe_info(recipe: PatchRecipe, inputs: Sequence[str]) -> dict:
-    """The recipe, its hash over ``inputs`` (the source file names) and the pipeline, for a sidecar."""
-    return {"recipe": dataclasses.asdict(recipe), "recipe_hash": recipe.hash(*inputs),
-            "pipeline": "suite.preprocess.process_image (the nat16 pipeline, docs/DATA.md)"}
+    """The recipe (name and every field), its hash over ``inputs`` (the source file names) and
+    the pipeline, for a sidecar."""
+    return {"recipe_name": recipe.name, "recipe": dataclasses.asdict(recipe),
+            "recipe_hash": recipe.hash(*inputs),
+            "pipeline": f"suite.preprocess.process_image with the {recipe.name!r} recipe "
+                        "(suite.preprocess.RECIPES, docs/DATA.md)"}
+
+
+class RecipeBuilder:
+    """Mixin of the file sources whose ``build`` cuts patches with a :class:`PatchRecipe`
+    (``self.recipe``; its seed, n_train and n_val are replaced by the builder's own):
+    ``prepare --recipe NAME`` builds with :meth:`with_recipe`."""
+
+    recipe: PatchRecipe
+
+    def with_recipe(self, recipe: PatchRecipe):
+        """A copy of this source that builds with ``recipe``."""
+        other = copy.copy(self)
+        other.recipe = recipe
+        return other
+
+
+UNKNOWN_RECIPE = "unknown (not built by this suite)"
+
+
+def built_recipe_name(info: dict | None) -> str:
+    """The name of the recipe a patch file was built with, from its sidecar ``info``
+    (:func:`read_build_info`): :data:`UNKNOWN_RECIPE` without a sidecar (e.g. the authors'
+    ``processed.npy``), "unnamed (...)" for a sidecar written before recipes had names."""
+    if info is None:
+        return UNKNOWN_RECIPE
+    recipe = info.get("recipe")
+    name = info.get("recipe_name") or (recipe.get("name") if isinstance(recipe, dict) else None)
+    return name if isinstance(name, str) and name else (
+        "unnamed (built by an earlier version of this suite; see the build record's recipe)")

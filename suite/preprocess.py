@@ -17,6 +17,10 @@ Per image (numpy float64 arrays of shape (H, W), see DATA.md):
 recipe's ``min_patch_std`` (:func:`select_patches`, the one selection rule that
 :func:`suite.patchbuild.stream_patches` shares). A recipe's :meth:`PatchRecipe.hash` goes into
 cache keys, so a change of any knob rebuilds the cache.
+
+Named recipes (:data:`RECIPES`, ``prepare --recipe NAME``): :data:`NAT16` (whitening only, the
+nat16 default), :data:`PVAE_REFERENCE` (the P-VAE / iP-VAE reference code as it runs) and
+:data:`PVAE_CORRECTED` (the same with the whitening filter the papers describe).
 """
 from __future__ import annotations
 
@@ -64,30 +68,60 @@ def to_gray_float(img: np.ndarray) -> np.ndarray:
     return a
 
 
-def whitening_filter(shape: tuple[int, int], f0: float) -> np.ndarray:
+WHITENING_LAYOUTS = ("centered", "reference-unshifted")
+"""How :func:`whitening_filter` lays f over the FFT's frequency bins:
+
+``"centered"``: f is each bin's true frequency (``numpy.fft.fftfreq``), the filter the papers
+describe (R(0) = 0 removes the mean; R is largest near f0 and rolls off towards Nyquist).
+``"reference-unshifted"``: the P-VAE / iP-VAE reference code's layout, bit for bit: f is built on
+``linspace(-0.5, 0.5, n)`` along each axis and multiplied with the *unshifted* ``fft2`` output, so
+bin (0, 0) (DC) gets f = |(-0.5, -0.5)| = 0.707 and the bin (n/2, n/2), where both frequencies
+are at Nyquist, gets f ~ 0 (|(0.5, 0.5)| / (n - 1)). The filter it applies is the centered one
+shifted by half the spectrum along both axes (``fftshift``, within 0.025): the gain at true
+frequency (f_y, f_x) is that of the described filter at (0.5 - |f_y|, 0.5 - |f_x|). So, with
+f0 = 0.5: R = 0.0130 at DC instead of 0 (a low-frequency leak: 1.3% of the image mean is kept);
+~0 at the diagonal Nyquist corner instead of 0.0130 (0.011 for n = 64); 0.184 at the on-axis
+Nyquist bins (0, n/2) and (n/2, 0), like the centered filter; and direction-dependent in between
+(at |f| = 0.25 cycles/pixel: 0.118 along an axis, 0.275 along a diagonal, against 0.235 and
+0.275). Radially averaged it passes less below 0.4 cycles/pixel (60-77% of the centered gain
+below 0.25) and more above 0.45. The authors' ``processed.npy`` files were made this way.
+"""
+
+
+def whitening_filter(shape: tuple[int, int], f0: float,
+                     layout: str = "centered") -> np.ndarray:
     """R(f) = f * exp(-(f / f0)^4) on the unshifted FFT grid of an image of ``shape`` (H, W).
 
-    f = sqrt(f_y^2 + f_x^2) with f_y, f_x the FFT frequencies in cycles/pixel, on [-0.5, 0.5).
-    The factor f flattens the ~1/f amplitude spectrum of natural images; the exp(-(f/f0)^4)
-    roll-off removes the highest frequencies (noise, aliasing). R(0) = 0 removes the mean.
+    With ``layout="centered"``, f = sqrt(f_y^2 + f_x^2), f_y and f_x the FFT frequencies in
+    cycles/pixel on [-0.5, 0.5): the factor f flattens the ~1/f amplitude spectrum of natural
+    images, the exp(-(f/f0)^4) roll-off removes the highest frequencies (noise, aliasing) and
+    R(0) = 0 removes the mean. ``layout="reference-unshifted"`` reproduces the reference code's
+    grid instead (see :data:`WHITENING_LAYOUTS`).
     """
     if not f0 > 0:
         raise DataError(f"the whitening cut-off f0 must be positive (cycles/pixel), got {f0}")
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.fftfreq(shape[1])[None, :]
+    if layout == "centered":
+        fy = np.fft.fftfreq(shape[0])[:, None]
+        fx = np.fft.fftfreq(shape[1])[None, :]
+    elif layout == "reference-unshifted":
+        fy = np.linspace(-0.5, 0.5, shape[0])[:, None]
+        fx = np.linspace(-0.5, 0.5, shape[1])[None, :]
+    else:
+        raise DataError(f"unknown whitening layout {layout!r}; choose one of {WHITENING_LAYOUTS}")
     f = np.sqrt(fy**2 + fx**2)
     return f * np.exp(-((f / f0) ** 4))
 
 
-def whiten(img: np.ndarray, f0: float = 0.4) -> np.ndarray:
+def whiten(img: np.ndarray, f0: float = 0.4, layout: str = "centered") -> np.ndarray:
     """Olshausen--Field whitening: real(IFFT2(FFT2(img) * R(f))), R as in :func:`whitening_filter`.
 
-    img: (H, W) float; f0: roll-off frequency in cycles/pixel (0.5 is the Nyquist frequency).
-    Returns (H, W) float64 with zero mean. The FFT treats the image as periodic, so the borders
-    carry wrap-around artefacts: crop them (:func:`crop_border`).
+    img: (H, W) float; f0: roll-off frequency in cycles/pixel (0.5 is the Nyquist frequency);
+    layout: see :data:`WHITENING_LAYOUTS`. Returns (H, W) float64 (zero mean with the centered
+    layout). The FFT treats the image as periodic, so the borders carry wrap-around artefacts:
+    crop them (:func:`crop_border`).
     """
     img = np.asarray(img, dtype=np.float64)
-    spectrum = np.fft.fft2(img) * whitening_filter(img.shape, f0)
+    spectrum = np.fft.fft2(img) * whitening_filter(img.shape, f0, layout)
     return np.real(np.fft.ifft2(spectrum))
 
 
@@ -108,19 +142,28 @@ def gaussian_kernel(kernel_size: int = 13, sigma: float | None = None) -> np.nda
     return k / k.sum()
 
 
+LCN_PADDINGS = ("reflect", "zero")
+
+
 def contrast_normalize(img: np.ndarray, kernel_size: int = 13,
-                       sigma: float | None = None) -> np.ndarray:
+                       sigma: float | None = None, padding: str = "reflect") -> np.ndarray:
     """Local contrast normalization (Jarrett et al. 2009) with a Gaussian window G.
 
     v = x - G * x (local mean removed), s = sqrt(G * v^2) (local standard deviation),
     y = v / max(s, mean(s)): regions of low contrast are not amplified beyond the image's
-    mean contrast. G: :func:`gaussian_kernel` (kernel_size, sigma); borders are reflected.
-    img: (H, W) float; returns (H, W) float64.
+    mean contrast. G: :func:`gaussian_kernel` (kernel_size, sigma in pixels); outside the image
+    the convolutions see the reflected image (``padding="reflect"``) or zeros (``"zero"``, the
+    reference code's ``F.pad``). The reference's kernel exp(-r^2 / 0.5) on a [-1, 1] grid of 13
+    points is kernel_size 13, sigma 3 pixels. img: (H, W) float; returns (H, W) float64.
     """
+    if padding not in LCN_PADDINGS:
+        raise DataError(f"unknown contrast-normalization padding {padding!r}; choose one of "
+                        f"{LCN_PADDINGS}")
+    mode = "reflect" if padding == "reflect" else "constant"
     img = np.asarray(img, dtype=np.float64)
     k = gaussian_kernel(kernel_size, sigma)
-    v = img - ndimage.correlate(img, k, mode="reflect")
-    s = np.sqrt(np.maximum(ndimage.correlate(v**2, k, mode="reflect"), 0.0))
+    v = img - ndimage.correlate(img, k, mode=mode, cval=0.0)
+    s = np.sqrt(np.maximum(ndimage.correlate(v**2, k, mode=mode, cval=0.0), 0.0))
     floor = s.mean()
     if floor == 0:
         raise DataError("cannot contrast-normalize a constant image")
@@ -150,9 +193,11 @@ def crop_border(img: np.ndarray, n: int = 4) -> np.ndarray:
 class PatchRecipe:
     """Every knob of the patch pipeline; its :meth:`hash` keys built-artefact caches.
 
-    f0: whitening roll-off in cycles/pixel, or None to skip whitening;
+    name: the recipe's name, recorded with every dataset built with it (:data:`RECIPES`);
+    f0: whitening roll-off in cycles/pixel, or None to skip whitening; whitening_layout: how
+    the filter is laid over the FFT bins (:data:`WHITENING_LAYOUTS`);
     lcn: apply :func:`contrast_normalize` (lcn_kernel pixels, lcn_sigma pixels or None for
-    lcn_kernel / 6); crop: pixels dropped on each border after z-scoring;
+    lcn_kernel / 6, lcn_padding :data:`LCN_PADDINGS`); crop: pixels dropped on each border after z-scoring;
     patch_size: side of the square patches; seed: the patch-position generator's seed;
     n_train / n_val: number of training / validation patches;
     min_patch_std: contrast threshold: a patch whose pixel standard deviation (population std
@@ -160,19 +205,30 @@ class PatchRecipe:
     it is rejected and replaced by further random draws (:func:`select_patches`); 0 keeps every
     patch.
     The defaults are nat16's choice (see ``datasets/nat16.py`` for the evidence), except
-    min_patch_std, which nat16 sets to 0.1.
+    name and min_patch_std, which :data:`NAT16` sets to "nat16" and 0.1.
     """
 
+    name: str = "custom"
     f0: float | None = 0.4
+    whitening_layout: str = "centered"
     lcn: bool = False
     lcn_kernel: int = 13
     lcn_sigma: float | None = None
+    lcn_padding: str = "reflect"
     crop: int = 4
     patch_size: int = 16
     seed: int = 0
     n_train: int = 50_000
     n_val: int = 10_000
     min_patch_std: float = 0.0
+
+    def __post_init__(self):
+        if self.whitening_layout not in WHITENING_LAYOUTS:
+            raise DataError(f"unknown whitening layout {self.whitening_layout!r}; choose one of "
+                            f"{WHITENING_LAYOUTS}")
+        if self.lcn_padding not in LCN_PADDINGS:
+            raise DataError(f"unknown contrast-normalization padding {self.lcn_padding!r}; "
+                            f"choose one of {LCN_PADDINGS}")
 
     def hash(self, *inputs: str) -> str:
         """A stable 16-hex-digit digest of the recipe, PIPELINE_VERSION and ``inputs``.
@@ -192,10 +248,43 @@ def process_image(img: np.ndarray, recipe: PatchRecipe) -> np.ndarray:
     """
     x = to_gray_float(img)
     if recipe.f0 is not None:
-        x = whiten(x, recipe.f0)
+        x = whiten(x, recipe.f0, recipe.whitening_layout)
     if recipe.lcn:
-        x = contrast_normalize(x, recipe.lcn_kernel, recipe.lcn_sigma)
+        x = contrast_normalize(x, recipe.lcn_kernel, recipe.lcn_sigma, recipe.lcn_padding)
     return crop_border(zscore(x), recipe.crop)
+
+
+NAT16 = PatchRecipe(name="nat16", f0=0.4, lcn=False, crop=4, patch_size=16, seed=0,
+                    n_train=50_000, n_val=10_000, min_patch_std=0.1)
+"""nat16's recipe: whitening at f0 = 0.4, no contrast normalization, near-blank patches
+rejected (its dictionaries are the most Gabor-like for sparse coding: see datasets/nat16.py)."""
+
+PVAE_REFERENCE = PatchRecipe(name="pvae-reference", f0=0.5, whitening_layout="reference-unshifted",
+                             lcn=True, lcn_kernel=13, lcn_sigma=3.0, lcn_padding="zero", crop=4,
+                             patch_size=16, seed=0, n_train=50_000, n_val=10_000,
+                             min_patch_std=0.0)
+"""The P-VAE / iP-VAE reference ``do_process``, step for step: whitening f0 = 0.5 with the
+reference's unshifted filter layout, local contrast normalization (13x13 Gaussian, sigma 3
+pixels, zero padding, divisor floored at its image mean), per-image z-score, 4-pixel crop,
+every patch kept. This is how the authors' ``processed.npy`` files were made. Checked against a
+float64 transcription of the reference's ``Whitening`` / ``LocContrastNorm`` (torch): equal to
+1e-15, except the z-score, which divides by the population std where ``torch.std`` divides by the
+n - 1 one: values differ by the factor sqrt(n / (n - 1)) (1.0005 for a 32x32 CIFAR image)."""
+
+PVAE_CORRECTED = dataclasses.replace(PVAE_REFERENCE, name="pvae-corrected",
+                                     whitening_layout="centered")
+"""The reference recipe with the whitening filter the papers describe (centered layout)."""
+
+RECIPES = {r.name: r for r in (NAT16, PVAE_REFERENCE, PVAE_CORRECTED)}
+"""The named recipes (``prepare --recipe NAME``, dataset provenance)."""
+
+
+def recipe_named(name: str) -> PatchRecipe:
+    """The recipe called ``name``; a DataError lists the valid names otherwise."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise DataError(f"unknown patch recipe {name!r}; choose one of {sorted(RECIPES)}") from None
 
 
 def sample_patch_positions(shapes: list[tuple[int, int]], n: int, patch_size: int,

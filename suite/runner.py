@@ -5,6 +5,12 @@ process or on a remote node: it takes a plain-dict run spec, trains, evaluates a
 record (or one failure record) to the store. Finished runs are skipped; failures are recorded
 with their traceback and retried on the next invocation; a run interrupted by Ctrl-C or a kill
 writes nothing, so running the same command again finishes exactly the missing runs.
+
+What ``fit`` sees: the training split less a seeded held-out slice (eval setting ``holdout``,
+:func:`suite.subsets.holdout_split`), and that slice as ``val``; the evaluation split is never
+passed to it. The record stores the slice's size, fraction and seed under ``dataset``, and the
+method's training-loss curve and PROTOCOL.md's convergence flag under ``training``
+(:mod:`suite.loss_curve`); the flag is also the metric ``converged`` (1.0, 0.0 or None).
 """
 from __future__ import annotations
 
@@ -26,11 +32,13 @@ from .config import RunSpec
 from .data import load_dataset
 from .devices import resolve_device
 from .errors import SuiteError
+from .loss_curve import converged_metric, training_summary
 from .progress import null_progress, tqdm_progress
 from .provenance import now, provenance
 from .registry import METHODS, create_method, discover
 from .seeding import seed_everything
 from .store import Store
+from .subsets import holdout_settings, holdout_split
 
 
 @dataclasses.dataclass
@@ -64,6 +72,9 @@ def run_one(spec_dict: dict, out: str | Path, device: str = "auto", data_dir: st
     dev = resolve_device(device)
     try:
         ds = load_dataset(spec.dataset, data_dir, cache_dir).to(dev)
+        n_train_split = int(ds.train.shape[0])
+        train, held_out, holdout = holdout_split(ds.train, holdout_settings(spec.eval), spec.seed)
+        ds = dataclasses.replace(ds, train=train)  # fit and the record see only what it trains on
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         seed_everything(spec.seed)
@@ -71,22 +82,25 @@ def run_one(spec_dict: dict, out: str | Path, device: str = "auto", data_dir: st
                                **spec.hparams)
         progress = tqdm_progress if show_progress else null_progress
         t0 = time.perf_counter()
-        method.fit(ds.train, spec.budget_obj(), progress=_labelled(progress, spec), val=ds.val)
+        method.fit(ds.train, spec.budget_obj(), progress=_labelled(progress, spec), val=held_out)
         fit_seconds = time.perf_counter() - t0
+        training = training_summary(getattr(method, "loss_curve_", None))
         from .evaluation import evaluate_method
 
         metrics, arrays = evaluate_method(method, ds, spec.eval, spec.seed)
-        metrics.update(fit_seconds=fit_seconds, params=method.n_params(), **_peak_memory_mb(dev))
-        traces = trace_method(method, ds, spec.eval)
+        metrics.update(fit_seconds=fit_seconds, params=method.n_params(), **_peak_memory_mb(dev),
+                       converged=converged_metric(training["converged"]))
+        traces = trace_method(method, ds, spec.eval, spec.seed)
         cls = METHODS.get(spec.method)
         record = {
             "key": key, "status": "ok", "spec": spec.to_dict(),
             "method": {"name": cls.name, "family": cls.family, "version": str(cls.version),
                        "description": cls.summary()},
             "dataset": {"name": ds.name, "shape": list(ds.shape), "is_binary": ds.is_binary,
-                        "n_train": int(ds.train.shape[0]), "n_val": int(ds.val.shape[0]),
-                        "provenance": ds.provenance},
+                        "n_train": int(ds.train.shape[0]), "n_train_split": n_train_split,
+                        **holdout, "n_val": int(ds.val.shape[0]), "provenance": ds.provenance},
             "metrics": metrics,
+            "training": training,
             "traces": traces,
             "provenance": dict(provenance(dev), started=started, finished=now()),
         }
@@ -121,16 +135,17 @@ def restore_method(store: Store, key: str, device: str | torch.device = "cpu"):
     return method, record
 
 
-def trace_method(method, ds, eval_cfg: dict) -> dict:
+def trace_method(method, ds, eval_cfg: dict, seed: int) -> dict:
     """Analyses stored with the run: the convergence of iterative inference, for methods with an
     ``infer_trajectory`` hook (:mod:`suite.convergence`), and the amortization gap, for methods
-    with a linear dictionary when the profile asks for it (:mod:`suite.amortization_gap`)."""
+    with a linear dictionary when the profile asks for it (:mod:`suite.amortization_gap`). Both
+    run on the evaluation's validation subset (the same seeded rows as the metrics)."""
     from .convergence import convergence_trace, has_trajectory
     from .evaluation import validation_subset
 
     from .amortization_gap import applies_to, gap_settings, run_gap
 
-    x, _ = validation_subset(ds, eval_cfg.get("max_val"))
+    x, _ = validation_subset(ds, eval_cfg.get("max_val"), seed)
     traces = {}
     with torch.no_grad():
         if has_trajectory(method):
@@ -139,7 +154,7 @@ def trace_method(method, ds, eval_cfg: dict) -> dict:
                 n_points=int(eval_cfg.get("trace_points", 20)))
         settings, dictionary = gap_settings(eval_cfg), method.dictionary()
         if settings and dictionary is not None and applies_to(method.family):
-            traces["amortization_gap"] = run_gap(dictionary, x, settings)
+            traces["amortization_gap"] = run_gap(dictionary, x, settings, seed)
     return traces
 
 

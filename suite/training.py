@@ -116,14 +116,16 @@ def annealed_temperature(step: int, total: int, h: dict) -> float:
     return linear_anneal(step, total, h["temp_ramp"], h["temp_start"], h["temp_final"])
 
 
-def check_finite(loss: Tensor | float, step: int, method: str) -> None:
-    """Stop the run with a clear error when the loss is NaN or infinite."""
+def check_finite(loss: Tensor | float, step: int, method: str) -> float:
+    """Stop the run with a clear error when the loss is NaN or infinite; return it as a float
+    (for :meth:`suite.loss_curve.LossCurve.add`)."""
     value = float(loss)
     if not math.isfinite(value):
         raise NonFiniteLossError(
             f"{method}: the training loss became {value} at step {step}. The run was stopped "
             "and nothing was recorded as a result. Try a smaller learning rate (--set "
             f"{method}.lr=...), a smaller beta, or gradient clipping.")
+    return value
 
 
 class Deadline:

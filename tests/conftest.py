@@ -16,6 +16,20 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("BRAINLIKE_CACHE_DIR", str(REPO / ".pytest_cache" / "brainlike_cache"))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="device of the tests that take one (the conformance battery): cpu, cuda")
+
+
+def pytest_configure(config):
+    os.environ["BRAINLIKE_TEST_DEVICE"] = config.getoption("--device")
+
+
+def device_under_test() -> str:
+    """The device given with ``pytest --device`` (cpu by default; benchmarks/gpu_check.sh: cuda)."""
+    return os.environ.get("BRAINLIKE_TEST_DEVICE", "cpu")
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or a skip saying it is absent."""

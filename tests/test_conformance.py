@@ -8,28 +8,32 @@ picked up automatically by discovery.
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
 
-from conftest import tiny_data
+from conftest import device_under_test, tiny_data
 from suite.errors import HyperparameterError, UnknownNameError
+from suite.loss_curve import LossCurve
 from suite.method import FAMILIES, Budget, Inference, Method
 from suite.registry import METHODS
 
 SHAPE, K, N_TRAIN, N_VAL = (1, 8, 8), 6, 64, 32
 BUDGET = Budget(epochs=2, max_seconds=20)
+DEVICE = device_under_test()  # pytest --device cuda runs the battery on a GPU
 
 CASES = [(name, kind) for name, cls in METHODS.items() for kind in sorted(cls.data_kinds)]
 
 
 def build(name: str, seed: int = 0, **extra) -> Method:
     cls = METHODS.get(name)
-    return cls(SHAPE, K, device="cpu", seed=seed, **{**cls.smoke_hparams, **extra})
+    return cls(SHAPE, K, device=DEVICE, seed=seed, **{**cls.smoke_hparams, **extra})
 
 
 def fitted(name: str, kind: str, seed: int = 0) -> tuple[Method, torch.Tensor]:
-    train, val = tiny_data(kind, N_TRAIN, 64, seed=1), tiny_data(kind, N_VAL, 64, seed=2)
+    train = tiny_data(kind, N_TRAIN, 64, seed=1).to(DEVICE)
+    val = tiny_data(kind, N_VAL, 64, seed=2).to(DEVICE)
     method = build(name, seed)
     assert method.fit(train, BUDGET, val=val) is method, "fit must return self"
     return method, val
@@ -87,6 +91,12 @@ def test_fit_and_infer_contract(name, kind):
     extra = method.evaluate_extra(val)
     assert all(isinstance(v, (int, float)) or v is None for v in extra.values()), extra
     assert method.n_params() > 0
+    curve = method.loss_curve_                    # optional: None is shown "n/a" in leaderboards
+    if curve is not None:
+        assert isinstance(curve, LossCurve), "loss_curve_ must be a suite.loss_curve.LossCurve"
+        d = curve.to_dict()
+        assert d["total_steps"] >= 1 and d["loss"], "fit must add a loss for every step"
+        assert all(math.isfinite(v) for v in d["loss"])
 
 
 @pytest.mark.parametrize("name,kind", CASES)

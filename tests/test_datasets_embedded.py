@@ -11,6 +11,7 @@ import torch
 
 from suite.data import load_dataset
 from suite.errors import DataError
+from suite.gabor import best_window_energy, gabor_like_fraction
 from suite.registry import DATASETS
 
 NOWHERE = Path("/nonexistent-data-folder")  # embedded sets never read the data folder
@@ -32,32 +33,6 @@ def nat16(nat16_source, cache_dir):
 
 
 # -- the localization measure ----------------------------------------------------------------
-def best_window_energy(atoms: np.ndarray, patch: int = 16, window: int = 8) -> np.ndarray:
-    """(K,) fraction of each atom's energy sum(a^2) inside its best window x window square."""
-    e = atoms.reshape(-1, patch, patch).astype(np.float64) ** 2
-    e /= e.sum(axis=(1, 2), keepdims=True)
-    c = np.pad(e.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))  # summed-area table
-    sums = c[:, window:, window:] - c[:, :-window, window:] - c[:, window:, :-window] \
-        + c[:, :-window, :-window]
-    return sums.reshape(len(atoms), -1).max(1)
-
-
-def orientedness(atoms: np.ndarray, patch: int = 16) -> np.ndarray:
-    """(K,) |sum_f P(f) exp(2i theta_f)| / sum_f P(f) of each atom's power spectrum P: 1 for a
-    single orientation, 0 for an isotropic atom (a blob)."""
-    power = np.abs(np.fft.fft2(atoms.reshape(-1, patch, patch))) ** 2
-    theta = np.arctan2(np.fft.fftfreq(patch)[:, None], np.fft.fftfreq(patch)[None, :])
-    phase = np.exp(2j * theta)
-    phase[0, 0] = 0
-    return np.abs((power * phase).sum((1, 2))) / power.sum((1, 2))
-
-
-def gabor_like_fraction(atoms: np.ndarray) -> float:
-    """Fraction of atoms with >= 60% of their energy in an 8x8 window (a quarter of the patch)
-    and orientedness >= 0.5: localized, oriented edges."""
-    return float(((best_window_energy(atoms) >= 0.6) & (orientedness(atoms) >= 0.5)).mean())
-
-
 def random_gratings(k: int, seed: int) -> np.ndarray:
     """(k, 256) plane waves cos(2 pi f (x cos t + y sin t) + phi) with random f, t, phi."""
     rng = np.random.default_rng(seed)
@@ -179,6 +154,48 @@ def test_nat16_rebuilds_an_unreadable_cache_file(nat16_source, tmp_path):
 def test_nat16_through_load_dataset(nat16, cache_dir):
     ds = load_dataset("nat16", data_dir=NOWHERE, cache_dir=cache_dir)
     assert torch.equal(ds.val, nat16.val)
+
+
+def test_nat16_records_its_recipe(nat16):
+    assert nat16.provenance["recipe_name"] == "nat16"
+    assert nat16.provenance["recipe"]["name"] == "nat16"
+    assert nat16.provenance["recipe"]["whitening_layout"] == "centered"
+
+
+# -- nat16-pvae: the same photographs through the P-VAE papers' recipe -------------------------
+def test_nat16_pvae_is_nat16_with_the_reference_recipe(nat16_source, tmp_path):
+    from suite.preprocess import PVAE_REFERENCE, process_image, sample_patches
+    from suite_plugins.datasets.nat16 import load_photo
+
+    source = DATASETS.get("nat16-pvae")
+    assert source.embedded and source.shape == (1, 16, 16) and source.availability(NOWHERE).ok
+    assert source.recipe == PVAE_REFERENCE and "P-VAE" in source.description
+    assert (source.train_photos, source.val_photos) == (nat16_source.train_photos,
+                                                        nat16_source.val_photos)
+    recipe = dataclasses.replace(PVAE_REFERENCE, n_train=600, n_val=200)
+    small = type(source)(recipe=recipe)
+    ds = small.load(NOWHERE, tmp_path).validate()
+    # its own cache folder, keyed apart from nat16's
+    assert small.cache_path(tmp_path).relative_to(tmp_path).parts[0] == "nat16-pvae"
+    assert small.cache_key() != type(nat16_source)(
+        recipe=dataclasses.replace(nat16_source.recipe, n_train=600, n_val=200)).cache_key()
+    assert ds.name == "nat16-pvae"
+    assert ds.train.shape == (600, 256) and ds.val.shape == (200, 256)
+    prov = ds.provenance
+    assert prov["recipe_name"] == "pvae-reference"
+    assert prov["recipe"]["whitening_layout"] == "reference-unshifted"
+    assert prov["recipe"]["lcn"] and prov["recipe"]["lcn_padding"] == "zero"
+    assert {p["name"] for p in prov["val_photos"]} == set(nat16_source.val_photos)
+    # the validation patches are the held-out photos through the reference recipe, every one kept
+    rng = np.random.default_rng(np.random.SeedSequence(recipe.seed).spawn(2)[1])
+    expected = sample_patches([process_image(load_photo(p), recipe) for p in source.val_photos],
+                              200, 16, rng)
+    np.testing.assert_array_equal(ds.val.numpy(), expected)
+    # contrast normalization: patch means are much tighter than nat16's (full builds: std of
+    # patch means 0.044 against 0.208, see datasets/nat16.py)
+    nat16_small = type(nat16_source)(
+        recipe=dataclasses.replace(nat16_source.recipe, n_train=600, n_val=200)).build()[0]
+    assert float(ds.train.mean(1).std()) < 0.5 * float(nat16_small.mean(1).std())
 
 
 # -- digits -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 installed from a folder; determinism (same seed, byte-identical files) and held-out images."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import tarfile
@@ -16,7 +17,7 @@ from suite.datafiles import read_image, write_idx, write_raw_image
 from suite.errors import ConfigError, DataError
 from suite.patchbuild import stream_patches
 from suite.prepare import add_prepare_arguments, prepare
-from suite.preprocess import PatchRecipe, process_image, sample_patches
+from suite.preprocess import NAT16, PVAE_REFERENCE, RECIPES, PatchRecipe, process_image, sample_patches
 from suite.progress import null_progress
 from suite.registry import DATASETS
 
@@ -84,15 +85,36 @@ def test_vh16_built_from_iml_is_seeded_held_out_and_loads(raw_vanhateren, tmp_pa
     assert len(build["val_images"]) == 1 and set(build["train_images"] + build["val_images"]) == {
         "imk00001.iml", "imk00002.imc"}
     assert build["recipe"]["seed"] == 0 and build["recipe"]["n_val"] == 200
-    # the validation patches are exactly patches of the held-out image, through nat16's pipeline
-    from suite_plugins.datasets.nat16 import RECIPE
-
+    # built with the P-VAE papers' reference recipe by default, and the loaded dataset says so
+    assert build["recipe_name"] == build["recipe"]["name"] == "pvae-reference"
+    assert ds.provenance["recipe_name"] == "pvae-reference"
+    # the validation patches are exactly patches of the held-out image, through that recipe
     held = read_image(raw / build["val_images"][0])
     val_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(3)[2])
-    expected = sample_patches([process_image(held, RECIPE)], 200, 16, val_rng,
-                              min_std=RECIPE.min_patch_std)
+    expected = sample_patches([process_image(held, PVAE_REFERENCE)], 200, 16, val_rng)
     assert np.array_equal(ds.val.numpy(), expected)
     assert abs(float(ds.train.mean())) < 0.2 and 0.5 < float(ds.train.std()) < 1.5
+    # a file without a build record (the authors' own processed.npy) has an unknown recipe
+    a[1].unlink()
+    ds = src.load(tmp_path / "a", tmp_path)
+    assert ds.provenance["build"] is None
+    assert ds.provenance["recipe_name"] == "unknown (not built by this suite)"
+
+
+def test_vh16_built_with_another_recipe(raw_vanhateren, tmp_path):
+    raw, _ = raw_vanhateren
+    src = type(DATASETS.get("vH16"))(n_patches=1000)
+    ref = src.build(raw, tmp_path / "ref", seed=0)[0]
+    nat16 = src.with_recipe(NAT16).build(raw, tmp_path / "nat16", seed=0)[0]
+    assert src.recipe == PVAE_REFERENCE  # with_recipe leaves the source as it was
+    assert ref.read_bytes() != nat16.read_bytes()
+    ds = src.load(tmp_path / "nat16", tmp_path)
+    assert ds.provenance["recipe_name"] == "nat16"
+    assert ds.provenance["build"]["recipe"]["min_patch_std"] == NAT16.min_patch_std
+    # contrast normalization tightens the patch means (reference 0.035 vs nat16 0.14 measured
+    # on this image, tests/test_preprocess.py)
+    ref_means = np.load(ref).reshape(1000, -1).mean(1)
+    assert ref_means.std() < 0.5 * ds.train.mean(1).std().item()
 
 
 def test_vh16_needs_two_images(tmp_path):
@@ -104,7 +126,7 @@ def test_vh16_needs_two_images(tmp_path):
     with pytest.raises(DataError, match="two.iml: 100 bytes, expected 3145728"):
         quiet_prepare("vH16", data_dir=tmp_path, from_dir=tmp_path / "raw")
     write_raw_image(tmp_path / "raw" / "two.iml", np.zeros((1024, 1536), np.uint16))
-    with pytest.raises(DataError, match=r"one.iml: cannot z-score a constant image"):
+    with pytest.raises(DataError, match=r"one.iml: cannot (z-score|contrast-normalize) a constant image"):
         quiet_prepare("vH16", data_dir=tmp_path, from_dir=tmp_path / "raw")
     assert not (tmp_path / "DOVES").exists()
 
@@ -148,14 +170,13 @@ def test_cifar16_built_from_batches(tmp_path, form):
     assert all(p.read_bytes() == q.read_bytes() for p, q in zip(written, again) if p.suffix == ".npy")
     ds = src.load(tmp_path / "data", tmp_path).validate()
     assert ds.train.shape == (300, 256) and ds.val.shape == (100, 256)
-    # validation patches come from the test batch only (held-out images), through nat16's pipeline
-    from suite_plugins.datasets.nat16 import RECIPE
-
+    assert ds.provenance["recipe_name"] == "pvae-reference"
+    # validation patches come from the test batch only (held-out images), through the P-VAE
+    # papers' reference recipe (the default)
     test = pickle.loads(batches["test_batch"], encoding="bytes")[b"data"].reshape(-1, 3, 32, 32)
-    images = [process_image(im.transpose(1, 2, 0), RECIPE) for im in test]
+    images = [process_image(im.transpose(1, 2, 0), PVAE_REFERENCE) for im in test]
     val_rng = np.random.default_rng(np.random.SeedSequence(3).spawn(2)[1])
-    assert np.array_equal(ds.val.numpy(), sample_patches(images, 100, 16, val_rng,
-                                                         min_std=RECIPE.min_patch_std))
+    assert np.array_equal(ds.val.numpy(), sample_patches(images, 100, 16, val_rng))
 
 
 def test_cifar16_damaged_sources(tmp_path):
@@ -226,4 +247,51 @@ def test_prepare_arguments():
     args = parser.parse_args(["vH16", "--from", "RAW", "--data-dir", "D", "--seed", "4"])
     assert (args.dataset, args.from_dir, args.download, args.data_dir, args.seed) == ("vH16", "RAW", False, "D", 4)
     args = parser.parse_args(["MNIST", "--download"])
-    assert args.download and args.from_dir is None and args.seed == 0
+    assert args.download and args.from_dir is None and args.seed == 0 and args.recipe is None
+    args = parser.parse_args(["CIFAR16", "--from", "RAW", "--recipe", "pvae-corrected"])
+    assert args.recipe == "pvae-corrected"
+
+
+def test_prepare_rejects_an_unknown_recipe_listing_the_valid_ones(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_prepare_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["vH16", "--from", "RAW", "--recipe", "bogus"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'bogus'" in err and all(name in err for name in RECIPES)
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(DataError, match=r"unknown patch recipe 'bogus'; choose one of "
+                                        r"\['nat16', 'pvae-corrected', 'pvae-reference'\]"):
+        quiet_prepare("vH16", data_dir=tmp_path, from_dir=tmp_path / "raw", recipe="bogus")
+    with pytest.raises(ConfigError, match=r"--recipe applies only to the patch datasets.*"
+                                          r"MNIST has no patch recipe"):
+        quiet_prepare("MNIST", data_dir=tmp_path, from_dir=tmp_path / "raw", recipe="nat16")
+    with pytest.raises(ConfigError, match="nat16-pvae"):
+        quiet_prepare("nat16", data_dir=tmp_path, recipe="pvae-reference")
+
+
+@pytest.mark.parametrize("recipe", [None, "pvae-corrected", "nat16"])
+def test_prepare_cifar16_records_the_recipe(tmp_path, monkeypatch, recipe):
+    import json
+
+    source = DATASETS.get("CIFAR16")
+    monkeypatch.setattr(source, "n_train", 120)
+    monkeypatch.setattr(source, "n_val", 40)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, data in cifar_batches().items():
+        (raw / name).write_bytes(data)
+    messages = []
+    written = prepare("CIFAR16", data_dir=tmp_path / "data", from_dir=raw, recipe=recipe,
+                      progress=null_progress, log=messages.append)
+    name = recipe or "pvae-reference"
+    for sidecar in (p for p in written if p.suffix == ".json"):
+        info = json.loads(sidecar.read_text())
+        assert info["recipe_name"] == name and info["recipe"] == {
+            **dataclasses.asdict(RECIPES[name]), "seed": 0, "n_train": 120, "n_val": 40}
+    assert f"patch recipe {name!r}" in messages[-1]
+    ds = load_dataset("CIFAR16", tmp_path / "data", tmp_path / "cache")
+    assert ds.provenance["recipe_name"] == name and ds.train.shape == (120, 256)
+    assert source.recipe == PVAE_REFERENCE  # the registered source is left as it was

@@ -115,6 +115,7 @@ def test_leaderboard_cells_and_csv(built):
     assert single["sse"] == "20" and "±" not in "".join(single.values())
     assert "knn" not in md and "fista" not in md.split("|", 1)[1]
     assert "1 failed run not shown; see ../failures/." in md
+    assert lca["converged"] == "n/a" and "†" not in md      # records without the flag: n/a
 
     csv = pd.read_csv(store / "reports" / "leaderboard_toy_quick.csv")
     row = csv.set_index("config").loc["lca"]
@@ -181,7 +182,7 @@ def test_failures_counted_and_superseded_records_ignored(store):
     assert any("1 run failed" in ln for ln in lines)
     assert any("fista on toy (quick, seed 0): NonFiniteLossError" in ln for ln in lines)
     records = [json.loads(p.read_text()) for p in sorted((store / "runs").glob("*.json"))]
-    assert "| lca          | sparse-coding |         3 |  13 ± 9 |" in reports.format_leaderboard(
+    assert "| lca          | sparse-coding |         3 |         n/a |  13 ± 9 |" in reports.format_leaderboard(
         records, "toy", "quick")
 
 
@@ -190,6 +191,54 @@ def test_format_leaderboard_for_the_cli(built):
     text = reports.format_leaderboard(records, "toy", "quick")
     assert text.splitlines()[0].startswith("| method") and "lca (lam=10)" in text
     assert "no finished runs" in reports.format_leaderboard(records, "other", "quick")
+
+
+def test_unconverged_rows_are_marked_with_a_footnote(tmp_path):
+    out = tmp_path / "results"
+    for seed, flag in enumerate([1.0, 0.0]):                  # one seed did not converge: "no"
+        write_run(out, f"lca{seed}", "lca", seed=seed, converged=flag)
+    write_run(out, "lcaB", "lca", overrides={"lam": 2}, converged=1.0)
+    write_run(out, "lcaC", "lca", overrides={"lam": 10}, converged=None)   # could not be judged
+    write_run(out, "pvae", "pvae", converged=1.0)
+    reports.build(out)
+    md = _md(out)
+    assert _row(md, "lca †")["converged"] == "no"
+    assert _row(md, "lca (lam=2)")["converged"] == "yes"
+    assert _row(md, "lca (lam=10)")["converged"] == "n/a" and _row(md, "pvae")["converged"] == "yes"
+    assert md.count("†") == 2                                 # the mark and the footnote
+    table_end = max(i for i, ln in enumerate(md.splitlines()) if ln.startswith("|"))
+    footnote = md.splitlines()[table_end + 2]
+    assert footnote == ("† not converged: loss still improving > 1% over the last 20% of "
+                        "training; its numbers are not results")
+    csv = pd.read_csv(out / "reports" / "leaderboard_toy_quick.csv", keep_default_na=False)
+    assert dict(zip(csv["config"], csv["converged"])) == {
+        "pvae": "yes", "lca": "no", "lca (lam=2)": "yes", "lca (lam=10)": "n/a"}
+    assert _row(_md(out, "sweep_toy_quick"), "lca †")["converged"] == "no"
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    text = reports.format_leaderboard(records, "toy", "quick")
+    assert "| lca †" in text and text.endswith("its numbers are not results")
+
+
+def test_convergence_and_gap_tables_mark_unconverged_runs_too(tmp_path):
+    out = tmp_path / "results"
+    write_run(out, "p0", "pvae", converged=0.0)
+    path = out / "runs" / "p0.json"
+    rec = json.loads(path.read_text())
+    rec["traces"] = {
+        "convergence": {"steps": [1, 2], "r2": [0.1, 0.2], "sse": [2.0, 1.0],
+                        "frac_zeros": [0.5, 0.6], "delta_norm": [1.0, 0.5], "rate": None,
+                        "train_steps": None},
+        "amortization_gap": [{"solver": "lca", "lam": 0.1, "sse": 4.0, "lifetime_sparsity": 0.9,
+                              "r2": 0.6, "population_sparsity": 0.8, "frac_zeros": 0.7,
+                              "dead_frac": 0.0}]}
+    path.write_text(json.dumps(rec))
+    reports.build(out)
+    for name in ("convergence_toy_quick", "amortization_gap_toy_quick"):
+        md = _md(out, name)
+        assert "| pvae     | pvae †" in md, md
+        assert md.rstrip().endswith("its numbers are not results")
+    csv = pd.read_csv(out / "reports" / "amortization_gap_toy_quick.csv")
+    assert set(csv["config"]) == {"pvae"}                     # raw data keep the plain label
 
 
 def test_gap_note_names_the_sample_counts_of_both_row_kinds():

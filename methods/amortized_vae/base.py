@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from suite import hparams as hp
 from suite.errors import HyperparameterError
+from suite.loss_curve import LossCurve, schedule_end
 from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.seeding import seeded
@@ -179,6 +180,7 @@ class AmortizedVAE(Method):
         deadline = Deadline(budget)
         self.begin_fit()
         self.model.train()
+        self.loss_curve_ = LossCurve(total, schedule_end(h))
         with progress(total=total, desc=self.name) as bar:
             for step, xb in minibatches(train, h["batch_size"], total, self.generator):
                 if deadline.expired():
@@ -187,6 +189,7 @@ class AmortizedVAE(Method):
                 loss = self.batch_loss(xb, beta, self.temperature_at(step, total))
                 value = float(loss.detach())
                 check_finite(value, step, self.name)
+                self.loss_curve_.add(step, value)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_gradients(params, h["grad_clip"])

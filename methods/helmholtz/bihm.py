@@ -30,6 +30,7 @@ from torch import Tensor
 
 from suite.errors import DataError, HyperparameterError
 from suite.hparams import Choice, Hyper, Positive
+from suite.loss_curve import LossCurve
 from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register
@@ -62,7 +63,8 @@ class BiHM(Method):
         "n_samples": Positive(10, "K, importance samples per example in training"),
         "batch_size": Positive(100, "examples per minibatch"),
         "lr": Positive(1e-3, "Adam learning rate (constant)"),
-        "patience": Positive(10, "early stopping: epochs without a better validation log p~*"),
+        "patience": Positive(10, "early stopping: epochs without a better log p~* on the held-out "
+                                   "slice of the training split"),
         "eval_samples": Positive(1000, "K of the likelihood estimates of evaluate_extra"),
         "z_samples": Positive(100000, "draws of the Z^2 estimator"),
         "z_inner": Positive(10, "draws from q(h|x) per Z^2 draw (estimating sqrt p~*(x))"),
@@ -117,8 +119,8 @@ class BiHM(Method):
     # -- training --------------------------------------------------------------------------
     @torch.no_grad()
     def validation_bound(self, val: Tensor) -> float:
-        """Mean validation log p̃*(x) with the training K, from a fixed random stream (so that
-        successive epochs are compared on the same draws)."""
+        """Mean log p̃*(x) of the held-out slice ``val`` with the training K, from a fixed random
+        stream (so that successive epochs are compared on the same draws)."""
         est = importance_estimates(self.net, val, self.hp["n_samples"],
                                    self.fresh_generator("validation"))
         return float(est["log_p_tilde_star"].mean())
@@ -126,7 +128,12 @@ class BiHM(Method):
     def fit(self, train: Tensor, budget: Budget, progress: ProgressFactory = null_progress,
             val: Tensor | None = None) -> "BiHM":
         """Adam on the BiHM surrogate (:mod:`.objective`); with ``val``, stop after ``patience``
-        epochs without a better validation log p̃*(x) and keep the best parameters."""
+        epochs without a better held-out log p̃*(x) and keep the best parameters.
+
+        ``val`` is the runner's held-out slice of the training split (never the evaluation
+        split, on which the metrics are reported): it serves early stopping and the choice of
+        the kept parameters only. ``loss_curve_`` records, per step, the minibatch's mean
+        −log p̃*(x) estimate (nats; the surrogate's value itself is not an objective)."""
         self._resolve_visible(train)
         self._forget_derived()
         batch_size, n_samples = self.hp["batch_size"], self.hp["n_samples"]
@@ -137,10 +144,12 @@ class BiHM(Method):
         best_score, best_state, stale = -math.inf, None, 0
         epoch_bound, epoch_n = torch.zeros((), device=self.device), 0
         self._trained = True
+        self.loss_curve_ = LossCurve(total)
         with progress(total=total, desc="bihm") as bar:
             for step, batch in minibatches(train, batch_size, total, self.generator):
                 loss, log_p_tilde_star = bihm_loss(self.net, batch, n_samples, self.generator)
                 check_finite(loss.detach(), step, self.name)
+                self.loss_curve_.add(step, -float(log_p_tilde_star.mean()))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -32,6 +32,19 @@ weight decay 3e-4), linear warm-up over 0.5% of the steps then cosine to 1e-5, b
 gradient-norm clip 300 (0: off), β held at 1e-4 and ramped linearly to its target over the first
 10% of steps; the Poisson method also anneals its sampler's temperature (see :mod:`.poisson`).
 
+Early-training safeguards (the reference's, hadivafaii/IterativeVAE main/layers.py get_c and
+main/train.py): every soft clamp of the state and of its per-step change (the method's
+``clamp_names``) widens during training,
+
+    c(s) = c_start + ε(s)·(c − c_start),   ε(s) = linear_anneal(s, S, clamp_ramp, 0, 1),
+
+from ``clamp_start`` at step s = 0 linearly to its own value c at s = clamp_ramp·S (S the number
+of steps; 10%), then held; evaluation always uses c (ε = 1). ``clamp_start`` is 2 for the
+Poisson method and 1 for the Gaussian ones (the reference's c_init), and may not exceed any c.
+(The reference holds ε at 0 for the first 0.1% of steps, its ``kl_const_portion``, before the
+ramp; like the β ramp here, the ramp starts at step 0.) The Poisson method also fixes its relaxed
+sampler's number of arrivals early in training (see :mod:`.poisson`).
+
 Evaluation runs ``t_test`` steps (far more than t_train) at the evaluation temperature and
 returns the :class:`~suite.method.Inference` of the final state. :meth:`IterativeVAE.
 infer_trajectory` yields it at chosen intermediate steps too, for the convergence trace
@@ -49,11 +62,12 @@ from torch import Tensor, nn
 from suite import hparams as hp
 from suite.distributions import softclamp_sym
 from suite.errors import HyperparameterError
+from suite.loss_curve import LossCurve, schedule_end
 from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.seeding import seeded
-from suite.training import (Deadline, apply_schedules, check_finite, clip_gradients, minibatches,
-                            schedule_hparams)
+from suite.training import (Deadline, apply_schedules, check_finite, clip_gradients,
+                            linear_anneal, minibatches, schedule_hparams)
 
 State = tuple[Tensor, ...]
 """The posterior's parameters, each (B, K): (log-rates,) for iP, (μ, log σ) for iG."""
@@ -72,6 +86,18 @@ COMMON_HPARAMS = {
 }
 
 SMOKE_HPARAMS = {"t_train": 3, "t_test": 6, "batch_size": 32}
+
+
+def clamp_hparams(start: float, ramp: float = 0.1) -> dict[str, hp.Hyper]:
+    """``clamp_start``, ``clamp_ramp``: the soft clamps (``IterativeVAE.clamp_names``) widen
+    linearly from ``start`` to their own values over the first ``ramp`` of the training steps
+    (:meth:`IterativeVAE.clamp`); ``clamp_ramp`` 0 turns the anneal off."""
+    return {
+        "clamp_start": hp.Positive(start, "every soft clamp of the state and its change at "
+                                          "training step 0 (at most each clamp's value)"),
+        "clamp_ramp": hp.Fraction(ramp, "fraction of the steps over which the soft clamps widen "
+                                        "linearly from clamp_start to their values"),
+    }
 
 
 @dataclasses.dataclass
@@ -137,6 +163,12 @@ class IterativeVAE(Method):
     ``kl(state, ref) -> Tensor``: KL(q_state ‖ q_ref) per unit, (B, K), in nats.
     ``inference(state, lik) -> Inference``: the evaluation outputs of a state.
     ``eval_temperature``: the sampler temperature at evaluation.
+    ``clamp_names``: the hyperparameters of the soft clamps that anneal from ``clamp_start``
+        (read their current values with :meth:`clamp`).
+    ``_begin_train_step(step, total, n_train)``: set the schedules of a training step (extend
+        with ``super()``); ``_end_training()``: back to evaluation settings.
+    ``_on_train_state(t, state)``: called with each new state s_t of a training unroll
+        (t = 0 … t_train − 1, ``self.inner_step`` = t during that step's draws); default no-op.
 
     Trajectory hook (for :func:`suite.convergence.convergence_trace`)
     ------------------------------------------------------------------
@@ -149,6 +181,11 @@ class IterativeVAE(Method):
     family = "iterative-vae"
     smoke_hparams = SMOKE_HPARAMS
     eval_temperature: float = 0.0
+    clamp_names: tuple[str, ...] = ()
+    clamp_progress: float = 1.0
+    """ε of the clamp anneal: 0 at the first training step, 1 after the ramp and at evaluation."""
+    inner_step: int = 0
+    """The step t of the training unroll being computed (its draws belong to it)."""
 
     def __init__(self, data_shape, n_latents, device="cpu", seed=0, **hparams):
         super().__init__(data_shape, n_latents, device=device, seed=seed, **hparams)
@@ -169,6 +206,12 @@ class IterativeVAE(Method):
             raise HyperparameterError(
                 f"{cls.name}: n_chunks ({values['n_chunks']}) cannot exceed t_train "
                 f"({values['t_train']}): every chunk needs at least one step.")
+        for name in cls.clamp_names:
+            if values["clamp_start"] > values[name]:
+                raise HyperparameterError(
+                    f"{cls.name}: clamp_start ({values['clamp_start']}) cannot exceed {name} "
+                    f"({values[name]}): the soft clamps widen from clamp_start to their values "
+                    "during training.")
 
     # -- hooks ---------------------------------------------------------------------------
     def _state_parameters(self) -> dict[str, Tensor]:
@@ -202,6 +245,16 @@ class IterativeVAE(Method):
         """Per-pixel log σ (D,), soft-clamped symmetrically."""
         return softclamp_sym(self.params["log_sigma_x"], self.hp["pixel_log_sigma_clamp"])
 
+    def clamp(self, name: str) -> float:
+        """The current value of the soft clamp ``name`` (one of ``clamp_names``):
+        clamp_start + ε·(c − clamp_start), ε = ``clamp_progress``; exactly c when ε = 1 (after
+        the ramp and at evaluation)."""
+        c = float(self.hp[name])
+        if self.clamp_progress >= 1.0:
+            return c
+        start = float(self.hp["clamp_start"])
+        return start + self.clamp_progress * (c - start)
+
     def likelihood(self, x: Tensor) -> Likelihood:
         return Likelihood.of(x, self.params["phi"], self.pixel_log_sigma())
 
@@ -214,14 +267,33 @@ class IterativeVAE(Method):
         """Sampler temperature during training (constant unless a subclass anneals it)."""
         return self.eval_temperature
 
+    def _begin_train_step(self, step: int, total: int, n_train: int) -> None:
+        """Set the schedules of training step ``step`` of ``total`` (before its minibatch): the
+        sampler temperature and ε = linear_anneal(step, total, clamp_ramp, 0, 1) of the clamp
+        anneal. ``n_train``: the number of training inputs (epochs of :func:`minibatches` are
+        ⌈n_train / batch_size⌉ steps). Subclasses extend it."""
+        self.temperature = self._train_temperature(step, total)
+        self.clamp_progress = linear_anneal(step, total, self.hp["clamp_ramp"], 0.0, 1.0)
+
+    def _end_training(self) -> None:
+        """Back to the evaluation settings: evaluation temperature, clamps at their values."""
+        self.temperature = self.eval_temperature
+        self.clamp_progress = 1.0
+
+    def _on_train_state(self, t: int, state: State) -> None:
+        """Called with the new state s_t of step t of a training unroll (default: nothing)."""
+
     def chunk_loss(self, state: State, lik: Likelihood, beta: float,
-                   size: int) -> tuple[State, Tensor]:
-        """``size`` training steps from ``state``: returns the last state and Σ_t L_t (a scalar
-        with its autograd graph), L_t = mean_b [NLL(x | a_t) + β Σ_k KL(q_t ‖ q_{t−1})_k] with
-        a_t = code of a fresh draw of q_t. Subclasses may override with a fused equivalent."""
+                   size: int, start: int = 0) -> tuple[State, Tensor]:
+        """``size`` training steps from ``state``, the first being step ``start`` of the unroll:
+        returns the last state and Σ_t L_t (a scalar with its autograd graph), L_t = mean_b
+        [NLL(x | a_t) + β Σ_k KL(q_t ‖ q_{t−1})_k] with a_t = code of a fresh draw of q_t.
+        Subclasses may override with a fused equivalent."""
         loss = lik.log_norm.new_zeros(())
-        for _ in range(size):
+        for t in range(start, start + size):
+            self.inner_step = t
             new = self.update(state, self.draw(state), lik)
+            self._on_train_state(t, new)
             a = self.code(new, self.draw(new))
             loss = loss + lik.mean_nll(a) + beta * self.kl(new, state).sum(1).mean()
             state = new
@@ -233,9 +305,10 @@ class IterativeVAE(Method):
         accumulate in ``.grad`` (the caller zeroes them and steps the optimizer)."""
         t_train = self.hp["t_train"]
         state = self.initial_state(x.shape[0])
-        total = 0.0
+        total, start = 0.0, 0
         for size in chunk_sizes(t_train, self.hp["n_chunks"]):
-            state, loss = self.chunk_loss(state, self.likelihood(x), beta, size)
+            state, loss = self.chunk_loss(state, self.likelihood(x), beta, size, start)
+            start += size
             (loss / t_train).backward()
             total += float(loss.detach())
             state = tuple(s.detach() for s in state)
@@ -248,14 +321,16 @@ class IterativeVAE(Method):
         params = list(self.params.parameters())
         opt = torch.optim.Adamax(params, lr=h["lr"], weight_decay=h["weight_decay"])
         deadline = Deadline(budget)
+        self.loss_curve_ = LossCurve(steps, schedule_end(h))
         try:
             with progress(total=steps, desc=self.name) as bar:
                 for step, xb in minibatches(train, h["batch_size"], steps, self.generator):
                     beta = apply_schedules(opt, step, steps, h)
-                    self.temperature = self._train_temperature(step, steps)
+                    self._begin_train_step(step, steps, train.shape[0])
                     opt.zero_grad(set_to_none=True)
                     loss = self.unroll_loss(xb, beta)
                     check_finite(loss, step, self.name)
+                    self.loss_curve_.add(step, loss)
                     clip_gradients(params, h["grad_clip"])
                     opt.step()
                     bar.update(1)
@@ -263,7 +338,7 @@ class IterativeVAE(Method):
                     if deadline.expired():
                         break
         finally:
-            self.temperature = self.eval_temperature
+            self._end_training()
         return self
 
     # -- inference -----------------------------------------------------------------------

@@ -16,8 +16,20 @@ init 1):
 
     μ ← S(μ − S(η_μ · (σ² g_z + b), c_dμ), c_μ),    ξ ← S(ξ − S(η_ξ · ½ g_z σε, c_dξ), c_ξ),
 
-S(v, c) = softclamp_sym(v, c) = c·tanh(v/c), with c_μ = c_dμ = 7, c_ξ = 2, c_dξ = 3 (the
-reference's values). act'(z) is 1 (iG) or g·1[z > 0] (iG_relu).
+S(v, c) = softclamp_sym(v, c) = c·tanh(v/c), with c_μ = c_dμ = 7, c_ξ = 2, c_dξ = 3 at evaluation
+(the reference's values). act'(z) is 1 (iG) or g·1[z > 0] (iG_relu).
+
+Early-training safeguard (the reference's clamp anneal, hadivafaii/IterativeVAE main/layers.py
+``_StochasticLayer.get_c`` with c_init = 1 for its Gaussian layer, ``GaussianLayer.softclamp``):
+all four soft clamps widen during training. The reference's Gaussian configs hold them as
+``clamp_u`` = (7, 2) for (μ, log σ) and ``clamp_du`` = (7, 3) for their changes, and anneal each
+component from c_init = 1; mapped here to c_μ = ``clamp_mu``, c_ξ = ``clamp_log_sigma``, c_dμ =
+``clamp_dmu``, c_dξ = ``clamp_dlog_sigma``, all from ``clamp_start`` = 1. At training step s of S,
+
+    c(s) = 1 + ε(s)·(c − 1),   ε(s) = min(1, s / (``clamp_ramp``·S)),  ``clamp_ramp`` = 10%:
+
+c_μ, c_dμ go 1 → 7, c_ξ 1 → 2, c_dξ 1 → 3 over the first 10% of training (:mod:`.base`);
+evaluation uses the final values.
 
 KL(q_t ‖ q_{t−1}) is the closed-form Gaussian KL (:func:`suite.distributions.gaussian_kl`).
 Samples are drawn at temperature 1 in training and evaluation.
@@ -41,7 +53,7 @@ from suite.distributions import gaussian_kl, softclamp_sym
 from suite.method import Inference
 from suite.registry import register
 
-from .base import COMMON_HPARAMS, IterativeVAE, Likelihood, State
+from .base import COMMON_HPARAMS, IterativeVAE, Likelihood, State, clamp_hparams
 
 GAUSSIAN_HPARAMS = {
     **COMMON_HPARAMS,
@@ -50,6 +62,7 @@ GAUSSIAN_HPARAMS = {
     "clamp_dmu": hp.Positive(7.0, "symmetric soft clamp of a step's change of μ"),
     "clamp_log_sigma": hp.Positive(2.0, "symmetric soft clamp of log σ"),
     "clamp_dlog_sigma": hp.Positive(3.0, "symmetric soft clamp of a step's change of log σ"),
+    **clamp_hparams(1.0),
 }
 
 
@@ -63,9 +76,10 @@ class IGVAE(IterativeVAE):
     """iG-VAE: iterative Gaussian VAE, natural-gradient FOND inference with a linear dictionary."""
 
     name = "igvae"
-    version = "1"
+    version = "2"
     eval_temperature = 1.0
     hparams = GAUSSIAN_HPARAMS
+    clamp_names = ("clamp_mu", "clamp_dmu", "clamp_log_sigma", "clamp_dlog_sigma")
 
     def _state_parameters(self) -> dict[str, Tensor]:
         zeros = torch.zeros(self.n_latents, device=self.device)
@@ -96,17 +110,17 @@ class IGVAE(IterativeVAE):
         sigma = torch.exp(log_sigma)
         z = mu + sigma * sample
         g_z = -self.act_grad(z, lik.drive(self.act(z)))
-        c = self.hp
+        c = self.clamp
         step_mu = torch.exp(self.params["log_lr_mu"]) * (sigma.square() * g_z + self.bias)
         step_ls = torch.exp(self.params["log_lr_log_sigma"]) * (0.5 * g_z * sigma * sample)
-        mu = softclamp_sym(mu - softclamp_sym(step_mu, c["clamp_dmu"]), c["clamp_mu"])
-        log_sigma = softclamp_sym(log_sigma - softclamp_sym(step_ls, c["clamp_dlog_sigma"]),
-                                  c["clamp_log_sigma"])
+        mu = softclamp_sym(mu - softclamp_sym(step_mu, c("clamp_dmu")), c("clamp_mu"))
+        log_sigma = softclamp_sym(log_sigma - softclamp_sym(step_ls, c("clamp_dlog_sigma")),
+                                  c("clamp_log_sigma"))
         return mu, log_sigma
 
     def evaluation_step(self, lik: Likelihood) -> Callable[[State], State]:
         """The fused, in-place form of draw-then-update (see :meth:`update`)."""
-        c = self.hp
+        c = {name: self.clamp(name) for name in self.clamp_names}
         eta_mu = float(torch.exp(self.params["log_lr_mu"]))
         eta_ls = float(torch.exp(self.params["log_lr_log_sigma"]))
         bias_step = self.bias * eta_mu  # η_μ·b, (K,)
@@ -147,7 +161,7 @@ class IGVAERelu(IGVAE):
     """iG_relu-VAE: iterative Gaussian VAE decoding relu(z)·gain (learned per-unit gain)."""
 
     name = "igvae_relu"
-    version = "1"
+    version = "2"
 
     def _state_parameters(self) -> dict[str, Tensor]:
         return {**super()._state_parameters(),

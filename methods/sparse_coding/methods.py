@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from suite.hparams import Hyper, NonNegative, Positive
+from suite.loss_curve import LossCurve
 from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register
@@ -82,12 +83,14 @@ class SparseCodingMethod(Method):
         deadline = Deadline(budget)
         used = torch.zeros(self.n_latents, dtype=torch.bool, device=self.device)
         n_unconverged = 0
+        self.loss_curve_ = LossCurve(total)    # the lasso objective E(a) per sample, per step
         with progress(total=total, desc=self.name) as bar:
             for step, x in minibatches(train, batch_size, total, self.generator):
                 codes, info = self.encode(x, return_info=True)
                 n_unconverged += not info.converged
                 energy = lasso_objective(x, self.atoms, codes, self.hp["lam"]).mean()
-                check_finite(energy, step, self.name)
+                value = check_finite(energy, step, self.name)
+                self.loss_curve_.add(step, value)
                 self.atoms = dictionary_step(self.atoms, x, codes, self.hp["lr"])
                 used |= (codes != 0).any(0)
                 if (step + 1) % per_epoch == 0:
@@ -95,7 +98,7 @@ class SparseCodingMethod(Method):
                         self.atoms = resample_atoms(self.atoms, ~used, x, codes, self.generator)
                     used.zero_()
                 bar.update(1)
-                bar.set_postfix(energy=float(energy), iters=info.n_iter)
+                bar.set_postfix(energy=value, iters=info.n_iter)
                 if deadline.expired():
                     break
         if n_unconverged:
