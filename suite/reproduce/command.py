@@ -171,7 +171,9 @@ def cmd_reproduce(args) -> int:
     n_failed = 0
     if not args.judge_only:
         todo, seen = [], set()
-        for ctx in ctxs:
+        # the longest claims first, so that with --jobs N they overlap with the short ones
+        order = sorted(range(len(claims)), key=lambda i: -claims[i].minutes)
+        for ctx in (ctxs[i] for i in order):
             for name, specs in ctx.specs.items():
                 if ctx.experiments[name].data in ctx.unavailable:
                     continue
