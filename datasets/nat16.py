@@ -60,7 +60,9 @@ asserted >= 0.5): 0.66 / 0.64 (random_state 0 / 1) without the threshold, 0.54 /
 the drop is alpha = 3 being relatively weaker on the higher-contrast patches).
 
 The build takes a few seconds and is cached as ``<cache_dir>/nat16/<key>/patches.npz``
-(written atomically; an unreadable file is rebuilt). The key hashes the recipe, the photo lists
+(written atomically; a file that is unreadable, or holds arrays of another shape or dtype than
+the recipe's (n_train, 256) and (n_val, 256) float32, or NaN / infinite values, is named on
+stderr and rebuilt: :func:`suite.data.read_array_cache`). The key hashes the recipe, the photo lists
 and the versions of the two packages the photographs come from.
 
 nat16-pvae, and the three recipes
@@ -109,18 +111,16 @@ more Gabor-like dictionaries (table above: LCN halves the Gabor-like fraction).
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from suite.data import Dataset, DatasetSource
+from suite.data import Dataset, DatasetSource, read_array_cache, write_array_cache
 from suite.errors import DataError
 from suite.preprocess import NAT16, PVAE_REFERENCE, PatchRecipe, process_image, sample_patches
 from suite.registry import register_dataset
-from suite.store import atomic_write
 
 
 def skimage_photo(name: str) -> np.ndarray:
@@ -194,13 +194,14 @@ def load_photo(name: str) -> np.ndarray:
                         "scikit-learn).") from exc
 
 
-def read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The cached (train, val) patches, or None when the file is absent or unreadable."""
-    try:
-        with np.load(path) as z:
-            return z["train"], z["val"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None
+def read_cache(path: Path, n_train: int | None = None, n_val: int | None = None,
+               dim: int = 256) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached (train, val) patches, or None when the file is absent or unusable (unreadable,
+    not (n_train, dim) and (n_val, dim) float32, NaN or infinite values; named on stderr) and
+    must be rebuilt. ``n_train`` / ``n_val`` None: any number of patches."""
+    arrays = read_array_cache(path, {"train": ((n_train, dim), np.float32),
+                                     "val": ((n_val, dim), np.float32)})
+    return None if arrays is None else (arrays["train"], arrays["val"])
 
 
 @register_dataset
@@ -245,10 +246,10 @@ class Nat16(DatasetSource):
 
     def load(self, data_dir: Path, cache_dir: Path) -> Dataset:
         path = self.cache_path(cache_dir)
-        cached = read_cache(path)
+        cached = read_cache(path, self.recipe.n_train, self.recipe.n_val, self.recipe.patch_size ** 2)
         if cached is None:
             cached = self.build()
-            atomic_write(path, lambda fh: np.savez(fh, train=cached[0], val=cached[1]))
+            write_array_cache(path, {"train": cached[0], "val": cached[1]})
         train, val = cached
         return Dataset(name=self.name, train=torch.from_numpy(train),
                        val=torch.from_numpy(val), shape=self.shape,

@@ -137,11 +137,11 @@ def _override_text(overrides: dict) -> str:
 
 def tradeoff_figure(table: Table, x: str, y: str, xlabel: str, ylabel: str, title: str,
                     path: Path) -> Path | None:
-    """Scatter of metric ``y`` against ``x``, one point per row with both defined, coloured by
+    """Scatter of metric ``y`` against ``x``, one point per row with both finite, coloured by
     method, marked by family, with 95% half-widths as error bars; None when no row qualifies."""
     if x not in table.mean or y not in table.mean:
         return None
-    ok = (table.mean[x].notna() & table.mean[y].notna()).to_numpy()
+    ok = (np.isfinite(table.mean[x]) & np.isfinite(table.mean[y])).to_numpy()  # NaN/inf: no point
     if not ok.any():
         return None
     meta = table.meta.loc[ok]

@@ -1,7 +1,10 @@
 """How numbers, configurations and file names are written in the reports.
 
 Numbers: 4 significant digits (whole numbers from 1000 up), a confidence half-width with 2;
-"mean ± half-width" with several seeds, the value alone with one, "—" when undefined.
+"mean ± half-width" with several seeds, the value alone with one. Two marks for "no number":
+:data:`UNDEFINED` ("—") where a metric does not apply to a method (e.g. ``rate`` of sparse
+coding), :data:`NOT_A_NUMBER` ("NaN"; "inf" / "-inf" for infinities) where it was computed but
+is not a finite number (:func:`fmt_computed`); :data:`MARKS_NOTE` explains both under tables.
 
 Convergence (PROTOCOL.md; the runs' metric ``converged``, 1/0 per run, None when it cannot be
 judged, see :mod:`suite.loss_curve`): a configuration is "yes" when every seed that could be
@@ -17,6 +20,10 @@ import re
 from typing import Any, Mapping
 
 UNDEFINED = "—"
+NOT_A_NUMBER = "NaN"
+MARKS_NOTE = (f"{UNDEFINED} : not applicable (the method does not define the metric); "
+              f"{NOT_A_NUMBER} (or inf / -inf): computed, but not a finite number for at least "
+              "one seed.")
 UNCONVERGED_MARK = " †"
 UNCONVERGED_NOTE = ("† not converged: loss still improving > 1% over the last 20% of training; "
                     "its numbers are not results")
@@ -31,6 +38,15 @@ def fmt_number(v: float | None, digits: int = 4) -> str:
     if abs(v) >= 1000:
         return f"{v:.0f}"
     return f"{v:.{digits}g}"
+
+
+def fmt_computed(v: float) -> str:
+    """A computed value that may be non-finite: "NaN", "inf", "-inf", or :func:`fmt_number`."""
+    if v is None or math.isnan(v):
+        return NOT_A_NUMBER
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return fmt_number(v)
 
 
 def fmt_mean_ci(mean: float | None, half_width: float | None) -> str:

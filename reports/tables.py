@@ -1,9 +1,11 @@
 """Leaderboard and sweep tables, written as Markdown (GitHub), CSV, LaTeX and HTML.
 
 Display formats (Markdown, LaTeX, HTML) show "mean ± 95% half-width" over seeds, the value alone
-with one seed, "—" where a metric is undefined for a method (e.g. ``rate`` of sparse coding).
+with one seed, "—" where a metric is undefined for a method (e.g. ``rate`` of sparse coding),
+"NaN" (or "inf" / "-inf") where it was computed but is not a finite number for some seed.
 The CSV holds raw numbers for pandas: per metric a ``<metric>_mean`` and a ``<metric>_ci``
-column (empty when undefined), for every numeric metric of the rows (the displayed ones first).
+column (empty when undefined, ``NaN`` / ``inf`` when computed but not finite), for every numeric
+metric of the rows (the displayed ones first).
 The LaTeX is a booktabs ``tabular`` in UTF-8 (± and — as characters: any LaTeX since 2018).
 
 Every leaderboard and sweep table has a ``converged`` column (yes / no / n/a, PROTOCOL.md's
@@ -22,7 +24,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from .collect import ReportContext, Table, resolved_value
-from .formatting import UNCONVERGED_NOTE, fmt_mean_ci, fmt_param, slug, sort_value
+from .formatting import (MARKS_NOTE, UNCONVERGED_NOTE, fmt_computed, fmt_mean_ci, fmt_param,
+                         slug, sort_value)
 from .formatting import mark_unconverged as _marked
 
 CORE_METRICS = ("sse", "mse", "r2", "rate", "nelbo", "lifetime_sparsity", "population_sparsity",
@@ -31,9 +34,11 @@ OPTIONAL_METRICS = ("rate", "nelbo")
 """Shown only when some row defines them."""
 COST_METRICS = ("fit_seconds", "params")
 SWEEP_METRICS = ("rate", "sse", "r2", "lifetime_sparsity", "population_sparsity", "dead_frac")
+NOT_A_NUMBER_CSV = "NaN"
+"""A computed NaN in the CSV (pandas reads it as NaN; "not applicable" is an empty cell)."""
 
 NOTE = ("Mean ± 95% confidence half-width over seeds (Student t); with one seed, the value "
-        "alone; — : undefined for the method. Definitions: PROTOCOL.md.")
+        f"alone; {MARKS_NOTE} Definitions: PROTOCOL.md.")
 
 
 def _knn_size(name: str) -> int | None:
@@ -56,10 +61,16 @@ def leaderboard_metrics(table: Table) -> list[str]:
     return cols + list(COST_METRICS)
 
 
+def _cell(table: Table, i: int, m: str) -> str:
+    if m not in table.mean:
+        return fmt_mean_ci(None, None)
+    if table.is_nonfinite(i, m):
+        return fmt_computed(table.mean.at[i, m])
+    return fmt_mean_ci(table.mean.at[i, m], table.ci.at[i, m] if m in table.ci else None)
+
+
 def _cells(table: Table, metrics: list[str]) -> list[list[str]]:
-    return [[fmt_mean_ci(table.mean.at[i, m] if m in table.mean else None,
-                         table.ci.at[i, m] if m in table.ci else None) for m in metrics]
-            for i in range(len(table))]
+    return [[_cell(table, i, m) for m in metrics] for i in range(len(table))]
 
 
 def leaderboard(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
@@ -103,7 +114,7 @@ def sweep(table: Table) -> tuple[Table, dict[str, list]] | None:
                   else None for k in settings] for i in idx}
     idx.sort(key=lambda i: (meta.at[i, "family"], meta.at[i, "method"],
                             tuple(sort_value(v) for v in values[i]), meta.at[i, "config_id"]))
-    sub = Table(*(f.loc[idx].reset_index(drop=True) for f in (table.meta, table.mean, table.ci)))
+    sub = Table(*(f.loc[idx].reset_index(drop=True) for f in table.frames()))
     return sub, {k: [values[i][j] for i in idx] for j, k in enumerate(settings)}
 
 
@@ -140,6 +151,9 @@ def csv_frame(table: Table, first: list[str]) -> pd.DataFrame:
         "converged": [table.converged_text(i) for i in range(len(table))]})
     for m in metrics:
         out[f"{m}_mean"] = table.mean[m]
+        flagged = table.nonfinite[m] & table.mean[m].isna()
+        if flagged.any():  # computed but NaN: "NaN", apart from the empty "not applicable"
+            out[f"{m}_mean"] = [NOT_A_NUMBER_CSV if f else v for v, f in zip(table.mean[m], flagged)]
         out[f"{m}_ci"] = table.ci[m]
     return out
 

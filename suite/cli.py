@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from tabulate import tabulate
 
-from .errors import ConfigError, SuiteError
+from .errors import ConfigError, DataMissingError, SuiteError
 
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}  # name -> (help, add_arguments, handler)
 
@@ -42,6 +42,60 @@ def store_dir(args: argparse.Namespace) -> Path:
     from .config import CONFIG_DIR, load_yaml
 
     return Path(args.out or load_yaml(CONFIG_DIR / "suite.yaml").get("out", "results"))
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why files cannot be written into the folder ``path`` (made if missing), or None.
+
+    A folder that exists is tried by creating (and removing) a temporary file in it, since
+    permission bits tell nothing for root or on read-only mounts; a missing one by trying its
+    nearest existing parent, which must be a folder. Nothing is left behind."""
+    import os
+    import tempfile
+
+    path = Path(path).absolute()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".write-check-")
+    except OSError as exc:
+        return f"cannot create files in {probe} ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(tmp)
+    return None
+
+
+def check_folders(folders: Sequence[str | Path], flag: str, value: str | Path, what: str) -> None:
+    """Raise a SuiteError (exit 2) unless files can be written into each of ``folders`` (the
+    folder given as ``flag value`` and those the command writes under it)."""
+    for folder in folders:
+        problem = folder_problem(folder)
+        if problem:
+            raise SuiteError(f"{flag} {value} cannot hold {what}: {problem}. "
+                             f"Pass {flag} with a folder you can write to (it is created if missing).")
+
+
+def store_folders(out: Path) -> list[Path]:
+    """The folders a run writes into: the store and its runs/, failures/ and reports/."""
+    return [out, out / "runs", out / "failures", out / "reports"]
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """``reproduce``: check, before any work, that it can write where it will (exit 2 otherwise):
+    the result store ``--out`` and the scorecard folder ``--to``. ``--list`` writes nothing;
+    ``--judge-only`` writes only the scorecard (under ``--out`` unless ``--to`` is given)."""
+    if getattr(args, "list", False):
+        return
+    out, to = store_dir(args), getattr(args, "to", None)
+    if not getattr(args, "judge_only", False):
+        check_folders(store_folders(out), "--out", out, "the result store")
+    elif not to:
+        check_folders([out / "reports" / "reproduction"], "--out", out, "the result store")
+    if to:
+        check_folders([Path(to)], "--to", to, "the scorecard")
 
 
 def add_plugins_argument(p: argparse.ArgumentParser) -> None:
@@ -83,23 +137,82 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_executor_arguments(p)
 
 
+SETTINGS_KEYS = ("methods", "dataset", "seeds", "profile", "device", "out", "jobs", "set", "method_config",
+                 "executor")
+
+
+def _as_set_text(value) -> str:
+    """A YAML value written back as the text of a --set value list (``[0.5, 2]`` -> ``0.5,2``)."""
+    def one(v):
+        if isinstance(v, bool) or v is None:
+            return {True: "true", False: "false", None: "null"}[v]
+        return "[" + ",".join(map(one, v)) + "]" if isinstance(v, (list, tuple)) else str(v)
+    return ",".join(map(one, value)) if isinstance(value, list) else one(value)
+
+
+def check_settings(data, path: Path) -> dict:
+    """The settings of a file (configs/suite.yaml or ``--config FILE``) with their types checked:
+    a ConfigError that names the file, the key and the value otherwise."""
+    from .config import parse_seeds
+
+    where = f"config file {path}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings (keys such as methods, dataset, seeds, "
+                          f"profile, set), got a {type(data).__name__}: {data!r}")
+    unknown = set(data) - set(SETTINGS_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(SETTINGS_KEYS)}")
+
+    def bad(key, expected):
+        raise ConfigError(f"{where}: {key} must be {expected}, got {data[key]!r}")
+
+    for key in ("methods", "dataset"):
+        v = data.get(key, "")
+        if not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
+            bad(key, "a name, a comma-separated list or a list of names")
+    for key, expected in (("profile", "a name (text)"), ("device", "a name (text)"),
+                          ("out", "a folder name (text)")):
+        if key in data and not isinstance(data[key], str):
+            bad(key, expected)
+    jobs = data.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        bad("jobs", "an integer >= 1")
+    if "seeds" in data:
+        try:
+            if min(parse_seeds(data["seeds"]), default=0) < 0:
+                raise ConfigError("negative seed")
+        except ConfigError:
+            bad("seeds", "an integer >= 0, a list of them or a range such as 0-4")
+    sets = data.get("set")
+    if isinstance(sets, str):
+        data["set"] = [sets]
+    elif isinstance(sets, dict):
+        fixed = ", ".join(f'"{k}={_as_set_text(v)}"' for k, v in sets.items())
+        raise ConfigError(f"{where}: set must be a list of 'METHOD.KEY=V1,V2' strings, got a mapping: "
+                          f"{sets!r}. Write it as: set: [{fixed}]")
+    elif sets is not None and not (isinstance(sets, list) and all(isinstance(x, str) for x in sets)):
+        bad("set", "a list of 'METHOD.KEY=V1,V2' strings, e.g. [\"lca.lam=0.1,0.3\"]")
+    method_config = data.get("method_config")
+    if method_config is not None:
+        if not isinstance(method_config, dict):
+            bad("method_config", "a mapping METHOD -> SELECTOR -> settings")
+        for method, entries in method_config.items():
+            if entries is not None and not isinstance(entries, dict):
+                raise ConfigError(f"{where}: method_config: {method} must be a mapping SELECTOR -> settings, "
+                                  f"got {entries!r}")
+    return data
+
+
 def _settings(args: argparse.Namespace) -> dict:
     """configs/suite.yaml, then --config FILE, then flags."""
     from .config import CONFIG_DIR, load_yaml, parse_seeds
 
-    settings = load_yaml(CONFIG_DIR / "suite.yaml")
+    defaults = CONFIG_DIR / "suite.yaml"
+    settings = check_settings(load_yaml(defaults), defaults)
     settings.setdefault("set", [])
     settings.setdefault("method_config", {})
     if getattr(args, "config", None):
-        user = load_yaml(args.config)
-        allowed = {"methods", "dataset", "seeds", "profile", "device", "out", "jobs", "set", "method_config",
-                   "executor"}
-        unknown = set(user) - allowed
-        if unknown:
-            raise ConfigError(f"{args.config}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if isinstance(user.get("set"), str):
-            user["set"] = [user["set"]]
-        settings.update(user)
+        settings.update(check_settings(load_yaml(args.config), Path(args.config)))
     for flag in ("methods", "dataset", "seeds", "profile", "device", "out", "jobs"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -173,15 +286,56 @@ def cmd_list(args) -> int:
 
 
 # -- run ------------------------------------------------------------------------------------
-def print_dry_run(specs, store, skipped) -> None:
+def print_dry_run(specs, store, skipped, no_data: dict[str, str] | None = None,
+                  notes: Sequence[str] = ()) -> None:
+    """The run matrix and each run's status; ``no_data``: the datasets missing here (their runs
+    that are not done show ``no data``); ``notes``: lines printed after the matrix."""
+    no_data = no_data or {}
+
+    def status(s):
+        st = store.status(s.key())
+        return "no data" if st != "done" and s.dataset in no_data else st
+
     rows = [[s.dataset, s.method, ", ".join(f"{k}={v}" for k, v in sorted(s.overrides.items())) or "-",
-             s.seed, s.n_latents, s.key(), store.status(s.key())] for s in specs]
+             s.seed, s.n_latents, s.key(), status(s)] for s in specs]
     print(tabulate(rows, headers=["dataset", "method", "overrides", "seed", "K", "key", "status"],
                    tablefmt="simple"))
-    counts = {st: sum(r[-1] == st for r in rows) for st in ("done", "todo", "failed")}
+    counts = {st: sum(r[-1] == st for r in rows) for st in ("done", "todo", "failed", "no data")}
     print(f"\n{len(rows)} runs: {counts['done']} done, {counts['todo']} to run, "
-          f"{counts['failed']} failed before (will be retried).")
+          f"{counts['failed']} failed before (will be retried)"
+          + (f", {counts['no data']} without data." if counts["no data"] else "."))
+    for line in notes:
+        print(line)
     _print_skipped(skipped)
+
+
+def missing_data(specs, store, data_dir, dry_run: bool = False) -> tuple[dict[str, str], str]:
+    """Datasets of the runs still to do that are not in the data folder, each checked once:
+    ({name: why}, one message saying what is missing, how many runs need it, how to fix it)."""
+    from .data import resolve_data_dir, unavailable_datasets
+
+    todo: dict[str, int] = {}
+    for s in specs:
+        if not store.has(s.key()):
+            todo[s.dataset] = todo.get(s.dataset, 0) + 1
+    missing = unavailable_datasets(todo, data_dir)
+    if not missing:
+        return {}, ""
+    ddir = resolve_data_dir(data_dir)
+    stop = "a run would stop here" if dry_run else "nothing was run"
+
+    def runs(name):
+        return f"{todo[name]} run{'s need' if todo[name] > 1 else ' needs'} it"
+
+    if len(missing) == 1:
+        ((name, why),) = missing.items()
+        return missing, (f"dataset {name} is not available in the data folder {ddir}: {why}. {runs(name)}; "
+                         f"{stop}. Get the data, pass --data-dir DIR, or leave {name} out of --dataset.")
+    lines = [f"{len(missing)} datasets are not available in the data folder {ddir}:"]
+    lines += [f"  - {name} ({runs(name)}): {why}" for name, why in missing.items()]
+    lines.append(f"{stop[0].upper()}{stop[1:]}. Get the data, pass --data-dir DIR, "
+                 "or leave them out of --dataset.")
+    return missing, "\n".join(lines)
 
 
 def _print_skipped(skipped) -> None:
@@ -205,9 +359,18 @@ def cmd_run(args) -> int:
                       settings["set"], settings.get("method_config"))
     out = Path(settings["out"])
     store = Store(out)
+    no_data, message = missing_data(grid.specs, store, args.data_dir, args.dry_run)
     if args.dry_run:
-        print_dry_run(grid.specs, store, grid.skipped)
+        notes = [f"note: {message}"] if message else []
+        problem = next(filter(None, map(folder_problem, store_folders(out))), None)
+        if problem:
+            print(f"warning: --out {out} cannot hold the result store: {problem}; a run would stop here.",
+                  file=sys.stderr)
+        print_dry_run(grid.specs, store, grid.skipped, no_data, notes)
         return 0
+    check_folders(store_folders(out), "--out", out, "the result store")
+    if message:
+        raise DataMissingError(message)
     _print_skipped(grid.skipped)
     if not grid.specs:
         print("nothing to run.")
@@ -250,6 +413,13 @@ def cmd_report(args) -> int:
     out = store_dir(args)
     if not (out / "runs").is_dir():
         raise SuiteError(f"no result store at {out}: run the suite first, or pass --out FOLDER")
+    target = Path(args.to) if args.to else out / "reports"
+    problem = folder_problem(target) or folder_problem(target.absolute().parent)
+    if problem:
+        fix = ("Pass --to with a folder you can write to." if args.to else
+               f"The store is only read: write the reports elsewhere with "
+               f"`python run_suite.py report --out {out} --to DIR`.")
+        raise SuiteError(f"cannot write the reports into {target}: {problem}. {fix}")
     written = reports.build(out, Path(args.to) if args.to else None)
     for line in reports.summary_lines(out):
         print(line)

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -39,13 +40,31 @@ CONFIG_DIR = REPO_ROOT / "configs"
 BUDGET_KEYS = ("epochs", "max_seconds", "max_steps")
 
 
+class YamlLoader(yaml.SafeLoader):
+    """The one YAML loader of the suite: PyYAML's safe loader (YAML 1.1), with floats also
+    resolved the YAML 1.2 way, so that ``1e-3``, ``1E3``, ``-.5e-2`` are numbers, not text
+    (YAML 1.1 wants a dot and a signed exponent: ``1.0e-3``). Everything else reads as before;
+    in particular every ``configs/*.yaml`` gives the same values, hence the same run keys."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with :class:`YamlLoader` (config files and ``--set`` values)."""
+    return yaml.load(text, Loader=YamlLoader)
+
+
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file, with an error that names the file and the problem."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist.")
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
 
@@ -61,9 +80,14 @@ def load_profile(name: str) -> dict:
     if not path.exists():
         raise UnknownNameError("profile", name, profile_names())
     data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {path}: expected a mapping, got {type(data).__name__}: {data!r}")
     unknown = set(data) - {"description", "n_latents", "budget", "eval", "datasets"}
     if unknown:
         raise ConfigError(f"profile {path}: unknown keys {sorted(unknown)}")
+    check_budget(f"profile {path}", data.get("budget"))
+    for dataset, entry in (data.get("datasets") or {}).items():
+        check_budget(f"profile {path}: datasets: {dataset}", (entry or {}).get("budget"))
     return data
 
 
@@ -81,6 +105,8 @@ def load_method_configs(extra: Mapping[str, Any] | None = None) -> dict[str, dic
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping method -> selector -> settings")
         for method, entries in data.items():
+            if entries is not None and not isinstance(entries, dict):
+                raise ConfigError(f"{path}: {method} must be a mapping SELECTOR -> settings, got {entries!r}")
             if method in merged:
                 raise ConfigError(f"method {method!r} is configured in both {origin[method]} and {path}")
             merged[method], origin[method] = entries or {}, path
@@ -99,10 +125,42 @@ def _check_entry(where: str, entry: Any) -> dict:
     unknown = set(entry) - {"hparams", "budget", "n_latents"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (allowed: hparams, budget, n_latents)")
-    bad = set(entry.get("budget") or {}) - set(BUDGET_KEYS)
+    if not isinstance(entry.get("hparams") or {}, dict):
+        raise ConfigError(f"{where}: hparams must be a mapping NAME -> value, got {entry['hparams']!r}")
+    check_budget(where, entry.get("budget"))
+    return entry
+
+
+def budget_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the budget ``key`` (epochs, max_seconds, max_steps), or None.
+
+    Only checks, never converts: the budget is hashed into the run key as written."""
+    number = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) and value > 0)
+    if key == "epochs":
+        return None if number else "must be a number > 0"
+    if key == "max_seconds":
+        return None if value is None or number else "must be a number > 0 or null"
+    if key == "max_steps":
+        return None if value is None or (number and float(value).is_integer()) \
+            else "must be a positive integer or null"
+    return f"is not a budget key (allowed: {', '.join(BUDGET_KEYS)})"
+
+
+def check_budget(where: str, budget: Any) -> None:
+    """Validate a ``budget:`` mapping of a profile or a method config entry (ConfigError)."""
+    if budget is None:
+        return
+    if not isinstance(budget, dict):
+        raise ConfigError(f"{where}: budget must be a mapping with keys {', '.join(BUDGET_KEYS)}, "
+                          f"got {budget!r}")
+    bad = set(budget) - set(BUDGET_KEYS)
     if bad:
         raise ConfigError(f"{where}: unknown budget keys {sorted(bad)} (allowed: {', '.join(BUDGET_KEYS)})")
-    return entry
+    for key, value in budget.items():
+        problem = budget_problem(key, value)
+        if problem:
+            raise ConfigError(f"{where}: budget {key} {problem}, got {value!r}")
 
 
 def _apply(settings: dict, entry: dict) -> None:
@@ -150,7 +208,7 @@ def parse_set(items: Iterable[str]) -> dict[str, dict[str, list]]:
             if not token:
                 raise ConfigError(f"malformed --set {item!r}: empty value in the list")
             try:
-                values.append(yaml.safe_load(token))
+                values.append(parse_yaml(token))
             except yaml.YAMLError as exc:
                 raise ConfigError(f"malformed --set {item!r}: cannot parse {token!r} ({exc})") from exc
         if key in out.setdefault(method, {}):
@@ -161,10 +219,15 @@ def parse_set(items: Iterable[str]) -> dict[str, dict[str, list]]:
 
 def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
     """``"0"``, ``"0,1,2"``, ``"1-5"`` (inclusive) or a list -> sorted unique seeds."""
-    if isinstance(text, int):
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if is_int(text):
         return [text]
     if not isinstance(text, str):
-        return sorted({int(s) for s in text})
+        if not isinstance(text, (list, tuple, set, range)) or not all(map(is_int, text)):
+            raise ConfigError(f"malformed --seeds {text!r}: expected e.g. 0 or 0,1,2 or 1-5")
+        return sorted(set(text))
     seeds: set[int] = set()
     try:
         for part in text.split(","):
@@ -297,14 +360,22 @@ def build_grid(methods: str | Iterable[str], datasets: str | Iterable[str], seed
     profile = load_profile(profile_name)
     method_configs = load_method_configs()
     user_method_config = dict(user_method_config or {})
-    for m in user_method_config:
+    for m, entries in user_method_config.items():
         METHODS.get(m)
+        if entries is not None and not isinstance(entries, dict):
+            raise ConfigError(f"--config method_config: {m} must be a mapping SELECTOR -> settings, "
+                              f"got {entries!r}")
     sweeps = parse_set(sets)
     for m in sweeps:
         METHODS.get(m)
         if m not in method_names:
             raise ConfigError(f"--set names method {m!r}, which is not among --methods "
                               f"({', '.join(method_names)})")
+        for key in set(sweeps[m]) & set(BUDGET_KEYS):
+            for value in sweeps[m][key]:
+                problem = budget_problem(key, value)
+                if problem:
+                    raise ConfigError(f"budget {key} of {m} {problem}, got {value!r} (from --set {m}.{key})")
     specs, skipped = [], []
     for dataset in dataset_names:
         source = DATASETS.get(dataset)
@@ -333,6 +404,7 @@ def build_grid(methods: str | Iterable[str], datasets: str | Iterable[str], seed
                 if not isinstance(n_latents, int) or isinstance(n_latents, bool) or n_latents <= 0:
                     raise ConfigError(f"{method} on {dataset}: n_latents must be a positive integer, "
                                       f"got {n_latents!r}")
+                check_budget(f"{method} on {dataset} ({profile_name} profile)", s["budget"])
                 try:
                     Budget(**s["budget"])
                 except TypeError as exc:

@@ -7,7 +7,9 @@ binary), whether its files are here (:meth:`DatasetSource.availability`), and lo
 
 Folders: the data folder is ``--data-dir``, else ``$BRAINLIKE_DATA_DIR``, else ``~/Datasets``
 (the P-VAE repositories' layout). Built artefacts (e.g. the embedded patches) are cached under
-``--cache-dir``, else ``$BRAINLIKE_CACHE_DIR``, else ``~/.cache/brainlike_suite``.
+``--cache-dir``, else ``$BRAINLIKE_CACHE_DIR``, else ``~/.cache/brainlike_suite``, through
+:func:`read_array_cache` / :func:`write_array_cache`: a cache file that is unreadable, or holds
+arrays of another shape or dtype, or NaN / infinite values, is named on stderr and rebuilt.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import dataclasses
 import math
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterable
 
 import torch
 from torch import Tensor
@@ -40,6 +42,68 @@ def resolve_cache_dir(cache_dir: str | Path | None = None) -> Path:
         return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_DIR_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "brainlike_suite"
+
+
+# -- built-dataset caches ------------------------------------------------------------------------
+ArraySpec = tuple  # (shape, dtype): a cached array's expected shape (None: any size > 0) and dtype
+
+
+def cache_problem(arrays: dict, expected: dict) -> str | None:
+    """Why ``arrays`` (name -> numpy array) do not match ``expected`` (name -> :data:`ArraySpec`):
+    a missing name, another dtype or shape, an empty array, NaN or infinite values; or None."""
+    import numpy as np
+
+    for name, (shape, dtype) in expected.items():
+        if name not in arrays:
+            return f"it has no array {name!r}"
+        a = arrays[name]
+        if a.dtype != np.dtype(dtype):
+            return f"{name} has dtype {a.dtype}, expected {np.dtype(dtype)}"
+        if a.ndim != len(shape) or any(want is not None and got != want
+                                       for got, want in zip(a.shape, shape)):
+            want = "(" + ", ".join("N" if n is None else str(n) for n in shape) + ")"
+            return f"{name} has shape {a.shape}, expected {want}"
+        if a.size == 0:
+            return f"{name} is empty"
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            return f"{name} holds {int((~np.isfinite(a)).sum())} NaN or infinite values"
+    return None
+
+
+def read_array_cache(path: Path, expected: dict) -> dict | None:
+    """The arrays of the ``.npz`` cache file ``path``, checked against ``expected``
+    (:func:`cache_problem`); None when the file is absent or unusable (unreadable, truncated, of
+    another shape or dtype, NaN or infinite values): then one line on stderr names the file and
+    why, and the caller rebuilds it (:func:`write_array_cache`)."""
+    import sys
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        problem = cache_problem(arrays, expected)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        problem = f"unreadable ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return arrays
+    print(f"warning: the cache file {path} is unusable ({problem}); rebuilding it",
+          file=sys.stderr, flush=True)
+    return None
+
+
+def write_array_cache(path: Path, arrays: dict) -> Path:
+    """Write ``arrays`` to the ``.npz`` cache file ``path`` atomically (mode 0666 minus umask)."""
+    import numpy as np
+
+    from .store import atomic_write
+
+    return atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
 
 
 @dataclasses.dataclass
@@ -138,6 +202,20 @@ class DatasetSource:
 
     def load(self, data_dir: Path, cache_dir: Path) -> Dataset:
         raise NotImplementedError
+
+
+def unavailable_datasets(names: Iterable[str], data_dir: str | Path | None = None) -> dict[str, str]:
+    """{name: why} for the registered datasets among ``names`` whose files are not in the data
+    folder (:meth:`DatasetSource.availability`, once per dataset): checked before any run."""
+    from .registry import DATASETS
+
+    ddir = resolve_data_dir(data_dir)
+    missing = {}
+    for name in dict.fromkeys(names):
+        available = DATASETS.get(name).availability(ddir)
+        if not available.ok:
+            missing[name] = available.detail
+    return missing
 
 
 _memo: dict[tuple, Dataset] = {}

@@ -221,6 +221,12 @@ def _add_thinned_counts(out: Tensor, flat: Tensor, bound: float,
     out.index_add_(0, hits, torch.ones((), dtype=out.dtype).expand(hits.numel()))
 
 
+POISSON_N_EXP_MAX_RATE = 1e7
+"""The largest rate :func:`poisson_n_exp` accepts (its cdf bracket has about rate_max entries:
+0.2 GB at this bound). Real rates stay far below it (the P-VAE's soft clamp e^5, the iP-VAE's
+e^10); a larger one is the sign of a diverged model, and callers report it as such."""
+
+
 def poisson_n_exp(rate_max: float, q: float = 1 - 1e-5) -> int:
     """Number of exponential arrivals the relaxed sampler needs: the q-quantile of Poisson(rate_max),
     i.e. the smallest n with P(N ≤ n) ≥ q for N ~ Poisson(rate_max); at least 1.
@@ -234,6 +240,11 @@ def poisson_n_exp(rate_max: float, q: float = 1 - 1e-5) -> int:
     rate_max = float(rate_max)
     if not math.isfinite(rate_max) or not 0 < q < 1:
         raise ValueError(f"poisson_n_exp: need a finite rate_max and 0 < q < 1, got {rate_max}, {q}")
+    if rate_max > POISSON_N_EXP_MAX_RATE:
+        raise ValueError(f"poisson_n_exp: rate_max {rate_max:.4g} is beyond "
+                         f"{POISSON_N_EXP_MAX_RATE:.0e}, the largest rate it sizes (its cdf "
+                         "bracket takes ~17 bytes per unit of rate; such rates come from a "
+                         "diverged model)")
     if rate_max <= 0:
         return 1
     spread = math.sqrt(rate_max) * (2.0 + math.sqrt(2.0 * math.log(1.0 / (1.0 - q))))

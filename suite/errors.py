@@ -17,13 +17,18 @@ class SuiteError(Exception):
 class UnknownNameError(SuiteError, KeyError):
     """A method, dataset, profile or hyperparameter name that is not registered."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str], hint: str = ""):
+    def __init__(self, kind: str, name: str, valid: Iterable[str], hint: str = "", owner: str = "",
+                 owner_kind: str = ""):
+        """``owner`` (of kind ``owner_kind``): what the names belong to, e.g. the method ``lca``
+        for its hyperparameters."""
         valid = sorted(valid)
         close = difflib.get_close_matches(name, valid, n=1)
-        msg = f"unknown {kind} {name!r}."
+        of = " of " + " ".join(filter(None, (owner_kind, owner))) if owner else ""
+        msg = f"unknown {kind} {name!r}{of}."
         if close:
             msg += f" Did you mean {close[0]!r}?"
-        msg += f" Valid {kind}s: {', '.join(valid) if valid else '(none registered)'}."
+        listed = ", ".join(valid) if valid else "(none registered)"
+        msg += f" Valid {kind}s{' of ' + owner if owner else ''}: {listed}."
         if hint:
             msg += " " + hint
         super().__init__(msg)

@@ -108,8 +108,8 @@ def resolve(owner: str, specs: Mapping[str, Any], overrides: Mapping[str, Any]) 
     unknown = [k for k in overrides if k not in specs]
     if unknown:
         raise UnknownNameError(
-            f"hyperparameter of {owner}", unknown[0], specs.keys(),
-            hint=f"List them with `python run_suite.py --list`.",
+            "hyperparameter", unknown[0], specs.keys(), owner=owner, owner_kind="method",
+            hint=f"Their defaults and meanings: `python run_suite.py list --method {owner}`.",
         )
     out = {}
     for name, spec in specs.items():

@@ -9,12 +9,19 @@ import), and extra folders can be given with the ``BRAINLIKE_SUITE_PLUGINS`` env
 variable (``os.pathsep``-separated folders holding ``methods/`` and/or ``datasets/`` or plugin
 files directly) or ``discover(extra_dirs=...)``.
 
-Plugin modules are imported under the private package names ``suite_plugins.methods.<file>``
-and ``suite_plugins.datasets.<file>``, so the folder names never shadow other installed
-packages (such as Hugging Face's ``datasets``).
+Plugin modules are imported under private package names, so the folder names never shadow
+other installed packages (such as Hugging Face's ``datasets``): the repository's own folders as
+``suite_plugins.methods.<file>`` and ``suite_plugins.datasets.<file>`` (names other code imports,
+e.g. ``suite_plugins.methods.sparse_coding``), every extra folder under a package of its own,
+``suite_plugins.ext_<hash>.<kind>.<file>``, ``<hash>`` derived from the folder's absolute path
+(the same in every process, so workers import the same names). A plugin file named like a
+built-in one (``sparse_coding.py``), or ``model.py`` in two extra folders, therefore loads beside
+the other instead of being shadowed by it; two plugins registering the same *name* are still a
+:class:`~suite.errors.DuplicateRegistrationError`, which names both files.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import re
@@ -80,7 +87,12 @@ DATASETS: Registry = Registry("dataset")
 
 
 def _origin_of(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    """``module.qualname`` of a plugin class, with the module's file when it has one (plugin
+    module names of extra folders carry a hash, so the file is what a reader recognizes)."""
+    module = getattr(obj, "__module__", "?")
+    origin = f"{module}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    path = getattr(sys.modules.get(module), "__file__", None)
+    return f"{origin} ({path})" if path else origin
 
 
 def register(cls):
@@ -138,13 +150,28 @@ def _plugin_modules(folder: Path) -> Iterable[str]:
             yield entry.name
 
 
+def plugin_package(folder: Path, kind: str) -> str:
+    """The package name the plugin modules of ``folder`` (of ``kind``: methods or datasets) are
+    imported under: ``suite_plugins.<kind>`` for the repository's own ``methods/`` and
+    ``datasets/``, ``suite_plugins.ext_<hash>.<kind>`` for any other folder, ``<hash>`` the first
+    12 hex digits of the SHA-256 of its resolved absolute path."""
+    folder = Path(folder).resolve()
+    if folder == (REPO_ROOT / kind).resolve():
+        return f"suite_plugins.{kind}"
+    digest = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"suite_plugins.ext_{digest}.{kind}"
+
+
 def load_plugin_folder(folder: Path, kind: str) -> None:
-    """Import every plugin module of ``folder`` as ``suite_plugins.<kind>.<module>``."""
+    """Import every plugin module of ``folder`` as ``<package>.<module>``, the package from
+    :func:`plugin_package` (one per folder, so no folder shadows another's modules)."""
     folder = Path(folder).resolve()
     if folder in _loaded_dirs or not folder.is_dir():
         return
-    _package("suite_plugins")
-    pkg = f"suite_plugins.{kind}"
+    pkg = plugin_package(folder, kind)
+    parts = pkg.split(".")
+    for i in range(1, len(parts)):
+        _package(".".join(parts[:i]))
     _package(pkg, [str(folder)])
     _loaded_dirs.add(folder)
     for mod in _plugin_modules(folder):

@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -165,9 +167,47 @@ def _labelled(progress: Callable, spec: RunSpec) -> Callable:
     return factory
 
 
-def _worker_init(threads: int, plugin_dirs: list[str]) -> None:
+PARENT_POLL_SECONDS = 0.25
+"""How often a worker checks that the process that started it is still alive."""
+STOP_WORKERS_SECONDS = 2.0
+"""How long an interrupted grid waits for its terminated workers before killing them."""
+
+
+def _watch_parent(parent_pid: int, interval: float = PARENT_POLL_SECONDS) -> None:
+    """Worker thread: end this process at once when its parent has died (after a kill -9 of
+    the main process the worker is re-parented, and ``os.getppid()`` changes). A run in flight
+    writes nothing (store writes are atomic) and is redone by the next invocation."""
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _worker_init(threads: int, plugin_dirs: list[str], parent_pid: int | None = None) -> None:
+    if parent_pid is not None:
+        # Ctrl-C at a terminal signals the whole process group: the main process handles it
+        # (it stops the workers); a worker that took it would only start its next run.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="watch-parent",
+                         daemon=True).start()
     torch.set_num_threads(max(1, threads))
     discover(plugin_dirs)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the workers of ``pool`` now (SIGTERM, then SIGKILL after
+    ``STOP_WORKERS_SECONDS``): the runs they were doing write nothing and are redone next time."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + STOP_WORKERS_SECONDS
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 def execute_local(specs: list[RunSpec], out: str | Path, jobs: int = 1, device: str = "auto",
@@ -175,7 +215,12 @@ def execute_local(specs: list[RunSpec], out: str | Path, jobs: int = 1, device: 
                   show_progress: bool = True, plugin_dirs: Iterable[str] = ()) -> list[RunOutcome]:
     """Run every spec not yet in the store, in this process (``jobs=1``) or in ``jobs`` worker
     processes (each with ``cores // jobs`` torch threads). Ctrl-C stops at once; runs in flight
-    write nothing and will be redone next time."""
+    write nothing and will be redone next time.
+
+    With workers, at most ``jobs`` runs are handed out at a time (the next when one ends), so
+    nothing is queued in the pool. On Ctrl-C (or any error) the main process stops scheduling,
+    terminates the workers within a few seconds and re-raises (the command line exits 130);
+    workers ignore SIGINT themselves and exit on their own when the main process dies."""
     store = Store(out)
     plugin_dirs = list(plugin_dirs)
     outcomes = [RunOutcome(s.key(), s.label(), "cached") for s in specs if store.has(s.key())]
@@ -189,21 +234,32 @@ def execute_local(specs: list[RunSpec], out: str | Path, jobs: int = 1, device: 
         return outcomes
     threads = max(1, (os.cpu_count() or 1) // jobs)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                               initializer=_worker_init, initargs=(threads, plugin_dirs))
+                               initializer=_worker_init,
+                               initargs=(threads, plugin_dirs, os.getpid()))
     bar = tqdm_progress(total=len(todo), desc="runs") if show_progress else null_progress()
+    queue = iter(todo)
+    pending: set = set()
+
+    def submit_next() -> None:
+        spec = next(queue, None)
+        if spec is not None:
+            pending.add(pool.submit(run_one, spec.to_dict(), str(out), device, data_dir,
+                                    cache_dir, False, plugin_dirs))
+
     try:
-        futures = {pool.submit(run_one, s.to_dict(), str(out), device, data_dir, cache_dir, False,
-                               plugin_dirs): s for s in todo}
-        pending = set(futures)
+        for _ in range(jobs):
+            submit_next()
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
+                pending.discard(f)
                 outcome = f.result()
                 outcomes.append(outcome)
                 bar.update(1)
                 bar.set_postfix(last=f"{outcome.label}:{outcome.status}")
+                submit_next()
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_workers(pool)
         raise
     finally:
         bar.close()

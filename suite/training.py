@@ -116,15 +116,23 @@ def annealed_temperature(step: int, total: int, h: dict) -> float:
     return linear_anneal(step, total, h["temp_ramp"], h["temp_start"], h["temp_final"])
 
 
+def non_finite_error(method: str, what: str, value, step: int,
+                     hint: str = "a smaller beta, or gradient clipping") -> NonFiniteLossError:
+    """The error that stops a diverged run: ``what`` (the training loss, a parameter, a rate)
+    became ``value`` at training step ``step``; the message says what to try (a smaller learning
+    rate, then ``hint``). The caller raises it."""
+    return NonFiniteLossError(
+        f"{method}: {what} became {value} at step {step}. The run was stopped "
+        "and nothing was recorded as a result. Try a smaller learning rate (--set "
+        f"{method}.lr=...)" + (f", {hint}." if hint else "."))
+
+
 def check_finite(loss: Tensor | float, step: int, method: str) -> float:
     """Stop the run with a clear error when the loss is NaN or infinite; return it as a float
     (for :meth:`suite.loss_curve.LossCurve.add`)."""
     value = float(loss)
     if not math.isfinite(value):
-        raise NonFiniteLossError(
-            f"{method}: the training loss became {value} at step {step}. The run was stopped "
-            "and nothing was recorded as a result. Try a smaller learning rate (--set "
-            f"{method}.lr=...), a smaller beta, or gradient clipping.")
+        raise non_finite_error(method, "the training loss", value, step)
     return value
 
 

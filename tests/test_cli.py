@@ -29,7 +29,7 @@ def records(out: Path) -> dict:
 @pytest.mark.parametrize("argv,message", [
     (["--methods", "nosuch"], "unknown method 'nosuch'"),
     (["--methods", "toy", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
-    (["--methods", "toy", "--set", "toy.nope=1"], "unknown hyperparameter of toy 'nope'"),
+    (["--methods", "toy", "--set", "toy.nope=1"], "unknown hyperparameter 'nope' of method toy"),
     (["--methods", "toy", "--set", "toy.scale"], "malformed --set 'toy.scale'"),
     (["--methods", "toy", "--set", "toy.scale=abc"], "must be of type float"),
     (["--methods", "toy", "--set", "toy.scale=-1"], "must be > 0"),
@@ -133,13 +133,42 @@ def test_prepare_needs_a_source_and_names_the_commands(capsys, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_missing_dataset_fails_its_runs_and_the_grid_goes_on(capsys, tmp_path):
+def test_missing_dataset_stops_before_any_run(capsys, tmp_path):
     out = tmp_path / "store"
-    code, stdout, _ = run(capsys, "--methods", "toy", "--dataset", "toy,MNIST", "--profile", "smoke",
-                          "--data-dir", str(tmp_path / "empty"), "--out", str(out))
+    code, stdout, err = run(capsys, "--methods", "toy", "--dataset", "toy,MNIST", "--profile", "smoke",
+                            "--data-dir", str(tmp_path / "empty"), "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert "dataset MNIST is not available" in err and "prepare MNIST" in err
+    assert not out.exists()
+
+
+UNREADABLE_DATASET = '''
+from suite.data import DatasetSource
+from suite.errors import DataError
+from suite.registry import register_dataset
+
+
+@register_dataset
+class UnreadableToy(DatasetSource):
+    """Present (its availability says so), but it cannot be read."""
+
+    name, shape, embedded = "unreadabletoy", (1, 4, 4), True
+
+    def load(self, data_dir, cache_dir):
+        raise DataError("unreadabletoy: the file is truncated")
+'''
+
+
+def test_dataset_that_fails_to_load_fails_its_runs_and_the_grid_goes_on(capsys, tmp_path):
+    plugins = tmp_path / "plugins"
+    (plugins / "datasets").mkdir(parents=True)
+    (plugins / "datasets" / "unreadable_toy.py").write_text(UNREADABLE_DATASET)
+    out = tmp_path / "store"
+    code, stdout, _ = run(capsys, "--plugins", str(plugins), "--methods", "toy", "--dataset",
+                          "toy,unreadabletoy", "--profile", "smoke", "--out", str(out))
     assert code == 1
     assert "1 trained" in stdout and "1 failed" in stdout
-    assert "MNIST" in stdout and "prepare MNIST" in stdout
+    assert "the file is truncated" in stdout
     assert len(records(out)) == 1
 
 

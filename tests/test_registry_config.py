@@ -63,6 +63,15 @@ def test_parse_set_and_seeds():
     with pytest.raises(ConfigError, match="twice"):
         parse_set(["lca.lam=1", "lca.lam=2"])
     assert parse_seeds("1-3,7") == [1, 2, 3, 7] and parse_seeds("0") == [0]
+    assert parse_seeds([2, 0, 2]) == [0, 2] and parse_seeds(4) == [4]
+    for bad in [[1.5], ["a"], [True], True, 1.5, {"a": 1}]:  # never silently truncated or ignored
+        with pytest.raises(ConfigError, match="malformed --seeds"):
+            parse_seeds(bad)
+
+
+def test_parse_set_reads_numbers_in_any_notation():
+    assert parse_set(["gvae.lr=1e-3,1E3,-2.5e+4,.5,1_000,2.0e-3"]) == {
+        "gvae": {"lr": [0.001, 1000.0, -25000.0, 0.5, 1000, 0.002]}}
 
 
 def test_readme_plugin_example_runs(tmp_path):

@@ -67,7 +67,7 @@ from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.seeding import seeded
 from suite.training import (Deadline, apply_schedules, check_finite, clip_gradients,
-                            linear_anneal, minibatches, schedule_hparams)
+                            linear_anneal, minibatches, non_finite_error, schedule_hparams)
 
 State = tuple[Tensor, ...]
 """The posterior's parameters, each (B, K): (log-rates,) for iP, (μ, log σ) for iG."""
@@ -337,9 +337,22 @@ class IterativeVAE(Method):
                     bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                     if deadline.expired():
                         break
+            if self.loss_curve_.n_steps > 0:
+                self._check_trained(self.loss_curve_.n_steps - 1)
         finally:
             self._end_training()
         return self
+
+    def _check_trained(self, step: int) -> None:
+        """After the last optimizer step (step ``step``), whose result no loss has checked: stop
+        with :class:`~suite.errors.NonFiniteLossError` when a parameter is NaN or infinite,
+        rather than leave the failure to evaluation. Subclasses extend it."""
+        for name, p in self.params.items():
+            finite = torch.isfinite(p.detach())
+            if not bool(finite.all()):
+                value = float(p.detach()[~finite].flatten()[0])
+                raise non_finite_error(self.name, f"the parameter {name} (after the optimizer "
+                                                  "step)", value, step)
 
     # -- inference -----------------------------------------------------------------------
     @property

@@ -63,11 +63,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from suite import hparams as hp
-from suite.distributions import (PoissonTruncationWarning, poisson_kl_from_log, poisson_kl_sum,
-                                 poisson_n_exp, relaxed_poisson, softclamp_upper)
+from suite.distributions import (POISSON_N_EXP_MAX_RATE, PoissonTruncationWarning,
+                                 poisson_kl_from_log, poisson_kl_sum, poisson_n_exp,
+                                 relaxed_poisson, softclamp_upper)
 from suite.method import Inference
 from suite.registry import register
-from suite.training import annealed_temperature, temperature_hparams
+from suite.training import annealed_temperature, non_finite_error, temperature_hparams
 
 from .base import COMMON_HPARAMS, IterativeVAE, Likelihood, State, clamp_hparams
 
@@ -108,6 +109,8 @@ class IPVAE(IterativeVAE):
     training: the sampler's own rule)."""
     _rate_max_sum: Tensor | None = None
     _rate_max_count: int = 0
+    _train_step: int = 0
+    """The training step being computed (for the divergence message)."""
 
     def _state_parameters(self) -> dict[str, Tensor]:
         return {
@@ -121,6 +124,7 @@ class IPVAE(IterativeVAE):
     def _begin_train_step(self, step: int, total: int, n_train: int) -> None:
         """The base schedules, then the n_exp schedule (module docstring): at step 0, n_exp =
         n_exp_init everywhere; the refresh due after step − 1; a new epoch's running mean."""
+        self._train_step = step
         super()._begin_train_step(step, total, n_train)
         h = self.hp
         if step == 0 or self.n_exp is None:
@@ -142,12 +146,32 @@ class IPVAE(IterativeVAE):
         if self._rate_max_count == 0:
             return
         means = (self._rate_max_sum / self._rate_max_count).tolist()  # the one device read
+        for t, r in enumerate(means):
+            self._check_rate(r, f"the epoch's mean largest spike rate of unroll step {t}")
         q = 1.0 - self.hp["n_exp_tail"]
         self.n_exp = [poisson_n_exp(r, q) for r in means]
+
+    def _check_rate(self, rate_max: float, what: str) -> None:
+        """Stop a diverged run with :class:`~suite.errors.NonFiniteLossError` when the largest
+        rate the training sampler sees is NaN, infinite or beyond what it can draw
+        (:data:`~suite.distributions.POISSON_N_EXP_MAX_RATE`; the soft clamps keep real rates
+        below e^10) instead of letting the sampler fail with its own error."""
+        if not rate_max <= POISSON_N_EXP_MAX_RATE:  # NaN fails the comparison too
+            value = rate_max if not math.isfinite(rate_max) else (
+                f"{rate_max:.4g} (beyond {POISSON_N_EXP_MAX_RATE:.0e}: training diverged)")
+            raise non_finite_error(self.name, what, value, self._train_step)
 
     def _end_training(self) -> None:
         super()._end_training()
         self.n_exp, self._rate_max_sum, self._rate_max_count = None, None, 0
+
+    def _check_trained(self, step: int) -> None:
+        """The base check, and the rates of the learned initial state (the only state the soft
+        clamps do not bound): the last optimizer step must not have sent them out of reach."""
+        super()._check_trained(step)
+        self._train_step = step
+        self._check_rate(float(torch.exp(self.params["u_init"].detach().max())),
+                         "the largest initial spike rate (after the optimizer step)")
 
     def _on_train_state(self, t: int, state: State) -> None:
         """Add the batch's largest rate e^{max u_t} to the running sum of unroll step t."""
@@ -175,9 +199,12 @@ class IPVAE(IterativeVAE):
         n_exp = self._current_n_exp()
         if n_exp is None or self.temperature == 0:
             return relaxed_poisson(rate, self.temperature, self.generator)
+        rate_max = float(rate.detach().max())  # the value relaxed_poisson would read itself
+        self._check_rate(rate_max, f"the largest spike rate of unroll step {self.inner_step}")
         with warnings.catch_warnings():  # truncating is the point of the schedule
             warnings.simplefilter("ignore", PoissonTruncationWarning)
-            return relaxed_poisson(rate, self.temperature, self.generator, n_exp=n_exp)
+            return relaxed_poisson(rate, self.temperature, self.generator, n_exp=n_exp,
+                                   rate_max=rate_max)
 
     def update(self, state: State, sample: Tensor, lik: Likelihood) -> State:
         eta = torch.exp(self.params["log_lr"])

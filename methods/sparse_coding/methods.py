@@ -10,6 +10,14 @@ By default each solver runs on per-row working sets (:mod:`.working_set`), which
 same optimum, to the same certified tolerance, as the dense iteration at a fraction of the
 cost; ``working_set=0`` runs the dense iteration over all atoms.
 
+Divergence: every atom has unit norm after every dictionary-learning step (the update
+renormalizes what it changes; :func:`.dictionary_learning.resample_atoms` writes normalized
+residuals). An atom whose norm is off by more than :data:`ATOM_NORM_TOL`, or NaN, can only come
+from an update that overflowed (the rescaled norm is infinite: the atom becomes zero, and every
+later code with it; or NaN); :meth:`SparseCodingMethod.fit` then stops the run with
+:class:`~suite.errors.NonFiniteLossError` (a too-large ``lr``) instead of recording a
+dictionary of zeros. The rule reads the atoms only, so a healthy run's numbers are unchanged.
+
 ``tol`` bounds each code's relative duality gap, a certificate that overestimates the distance
 to the optimum (near the optimum it shrinks like the square root of the objective's excess):
 the default 1e-2 puts the objective within about 1e-4 of the optimum (measured in
@@ -23,6 +31,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from suite.errors import NonFiniteLossError
 from suite.hparams import Hyper, NonNegative, Positive
 from suite.loss_curve import LossCurve
 from suite.method import Budget, Inference, Method
@@ -46,6 +55,10 @@ COMMON_HPARAMS = {
     "batch_size": Positive(256, "minibatch size B of dictionary learning"),
     "resample_dead": Hyper(False, "replace atoms unused for a whole epoch by residuals"),
 }
+
+ATOM_NORM_TOL = 1e-2
+"""A trained atom's norm must be within 1 ± this (renormalized atoms are within ~1e-7 in
+float32); a zero or NaN atom is the mark of a diverged dictionary update."""
 
 
 class SparseCodingMethod(Method):
@@ -97,6 +110,7 @@ class SparseCodingMethod(Method):
                     if self.hp["resample_dead"]:
                         self.atoms = resample_atoms(self.atoms, ~used, x, codes, self.generator)
                     used.zero_()
+                self._check_dictionary(step)
                 bar.update(1)
                 bar.set_postfix(energy=value, iters=info.n_iter)
                 if deadline.expired():
@@ -106,6 +120,18 @@ class SparseCodingMethod(Method):
                           f"before reaching tol={self.hp['tol']} in {n_unconverged} training "
                           "batches; raise max_iter (or dt for the LCA).", RuntimeWarning)
         return self
+
+    def _check_dictionary(self, step: int) -> None:
+        """Stop the run when the dictionary-learning step ``step`` left an atom off the unit
+        sphere (zero or NaN: the update overflowed; see the module docstring)."""
+        off = ~((self.atoms.norm(dim=1) - 1.0).abs() <= ATOM_NORM_TOL)  # NaN norms count
+        if bool(off.any()):
+            raise NonFiniteLossError(
+                f"{self.name}: the dictionary diverged at step {step}: the dictionary-learning "
+                f"update (lr={self.hp['lr']:g}) overflowed and {int(off.sum())} of "
+                f"{self.n_latents} atoms lost their unit norm (they became zero, which no code uses "
+                "again, or NaN). The run was stopped and nothing was recorded as a result. "
+                f"Try a smaller learning rate (--set {self.name}.lr=...).")
 
     def infer(self, x: Tensor) -> Inference:
         codes = self.encode(x)

@@ -156,9 +156,11 @@ def print_claims(claims: list[Claim], ctxs: list[ClaimContext]) -> None:
 
 
 def cmd_reproduce(args) -> int:
+    from suite.cli import check_out
     from suite.cli import store_dir
     from suite.registry import discover
 
+    check_out(args)  # --out and --to are usable, before any work (exit 2)
     discover(args.plugins)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
