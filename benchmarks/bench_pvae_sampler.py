@@ -6,6 +6,10 @@ training step (encode, sample, decode, sse + β·KL, backward, Adamax update) is
 - ``fast``: :func:`suite.distributions.relaxed_poisson` (what ``pvae`` uses),
 - ``dense``: :func:`suite.distributions.relaxed_poisson_dense`, a faithful reimplementation of
   the reference sampler that materializes [n_exp, B, K] exponentials, cumsums and sigmoids,
+- ``lean``: :func:`dense_lean` (this file), the same materializing algorithm in its cheapest
+  eager form: t = cumsum(E)/λ instead of cumsum(E/λ) (the cumsum then needs no backward), the
+  shift and scale in one ``addcmul`` and an in-place sigmoid; same noise, same values and
+  gradients up to float32 rounding (checked and printed),
 
 both with n_exp from the same rule (the 1 − 1e-5 quantile of Poisson(largest rate of the batch)),
 on the rates of three model states (``--states``): ``init``, the model at initialization;
@@ -36,11 +40,25 @@ test would otherwise compare negligible numbers (at T = 0.05 most gradients are 
 Times are medians of wall-clock seconds per step ("wall ms") and of the process's CPU seconds
 ("cpu ms", all threads; steadier than wall-clock on a shared machine); ratios use wall-clock.
 
+Anchor configuration. The anchor is the materializing sampler; the ratios are given against
+the reference form (``dense``) and against the faster of ``dense`` and ``lean`` (the best
+anchor). Checked: same dtype (float32, the models' dtype) and device for every case; the same
+``--threads`` torch threads for all (default 1); the same n_exp for fast and dense/lean (the rule
+of the batch's largest rate, or the reference's fixed 263); the same training step around the
+sampler: encode, sample, decode, sse + β·KL with the KL the P-VAE trains with
+(``total_kl``, fused; the step used the unfused ``unit_kl`` sum before, about 14 ms slower at
+B = 1000 on one thread per ``PoissonVAE.total_kl``'s docstring, added to both samplers alike:
+it diluted the dense/fast ratio and inflated the P/G ratio), backward,
+Adamax; the G-VAE's step is its own ``batch_loss`` (sampled, loss="mc") with the same optimizer.
+The dense samplers are eager PyTorch, like the reference; neither side is compiled.
+
 Run: ``python benchmarks/bench_pvae_sampler.py`` (``--device cuda`` on a GPU; ``--threads N``,
 default 1: on a shared CPU, OpenMP threads that wait for a descheduled sibling spin and make
 two-thread timings erratic; ``--repeats R`` timed dense-sampler steps and ``--fast-repeats R``
 timed G-VAE and fast-sampler steps; ``--states init,trained,spread``; ``--retrain`` to retrain
-the cached quick-profile model).
+the cached quick-profile model; ``--batch B``; ``--no-memory`` skips the memory subprocesses;
+``--quick``: B = 100, states init and spread, 1 dense and 3 fast repeats, no memory probes
+(unless ``--memory``): checks that the script runs, its times are no result).
 """
 from __future__ import annotations
 
@@ -68,7 +86,8 @@ from suite.registry import METHODS, discover  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_wall_and_cpu_seconds  # noqa: E402
 
-B, K, SHAPE = 1000, 512, (1, 16, 16)
+B, K, SHAPE = 1000, 512, (1, 16, 16)  # B is set from --batch in main()
+SAMPLERS = ("fast", "dense", "lean")
 BETA = 1.0
 REFERENCE_N_EXP = 263
 RESOLUTION = 1e-4
@@ -124,23 +143,57 @@ def batch(device: str) -> torch.Tensor:
     return load_dataset("nat16").train[:B].to(device)
 
 
+def dense_lean(rate: torch.Tensor, temperature: float, generator: torch.Generator,
+               n_exp: int) -> torch.Tensor:
+    """The materializing sampler of :func:`relaxed_poisson_dense` in its cheapest eager form:
+    S = cumsum(E) (unit-rate arrival times, no gradient), z = Σ σ(1/T − S·(1/(λT))) with the
+    affine map in one ``addcmul`` and the sigmoid in place. The same draws from ``generator``
+    give the same z and ∂z/∂λ as :func:`relaxed_poisson_dense` up to rounding."""
+    if temperature <= 0:
+        raise ValueError("dense_lean: temperature must be > 0")
+    s = torch.empty((int(n_exp),) + tuple(rate.shape), dtype=rate.dtype,
+                    device=rate.device).exponential_(generator=generator).cumsum_(0)
+    shift = torch.tensor(1.0 / temperature, dtype=rate.dtype, device=rate.device)
+    return torch.sigmoid_(torch.addcmul(shift, s, (-1.0 / temperature) / rate)).sum(0)
+
+
+SAMPLER_FNS = {"fast": relaxed_poisson, "dense": relaxed_poisson_dense, "lean": dense_lean}
+
+
+def lean_matches_dense(device: str, n_rows: int = 100, n_exp: int = 200) -> str:
+    """A line: the largest differences of z and ∂z/∂λ between ``lean`` and ``dense`` on the same
+    noise (rates spread from 0.0025 to 81, T = 1 and 0.05)."""
+    rate0 = torch.exp(torch.linspace(-6.0, 4.4, K, device=device)).repeat(n_rows, 1)
+    cells = []
+    for temperature in (1.0, 0.05):
+        out = []
+        for fn in (relaxed_poisson_dense, dense_lean):
+            r = rate0.clone().requires_grad_(True)
+            z = fn(r, temperature, torch.Generator(device=device).manual_seed(7), n_exp)
+            z.sum().backward()
+            out.append((z.detach(), r.grad))
+        dz = float((out[0][0] - out[1][0]).abs().max())
+        dg = float(((out[0][1] - out[1][1]).abs() / (out[0][1].abs() + 1e-6)).max())
+        cells.append(f"T={temperature}: max |Δz| {dz:.1e}, max rel. |Δ∂z/∂λ| {dg:.1e}")
+    return "lean vs dense on the same noise (float32 rounding only): " + "; ".join(cells)
+
+
 def pvae_step(method, x, opt, temperature: float, sampler: str, n_exp: int | None) -> None:
     """One training step of the P-VAE with the chosen sampler (n_exp None: the rule)."""
     log_rate, log_prior = method.encode(x)
     rate = torch.exp(log_rate)
     n = n_exp if n_exp is not None else poisson_n_exp(float(rate.detach().max()))
-    if sampler == "fast":
-        z = relaxed_poisson(rate, temperature, method.generator, n_exp=n)
-    else:
-        z = relaxed_poisson_dense(rate, temperature, method.generator, n_exp=n)
-    loss = (x - method.decode(z)).pow(2).sum(1).mean() + BETA * method.unit_kl((log_rate, log_prior)).sum(1).mean()
+    z = SAMPLER_FNS[sampler](rate, temperature, method.generator, n_exp=n)
+    # the loss as PoissonVAE.batch_loss computes it (fused total_kl), the sampler aside
+    loss = ((x - method.decode(z)).pow(2).sum(1).mean()
+            + (BETA / x.shape[0]) * method.total_kl((log_rate, log_prior)))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
 
 
 def gvae_step(method, x, opt) -> None:
-    loss = method.batch_loss(x, BETA, 1.0)
+    loss = method.batch_loss(x, BETA, 1.0, loss="mc")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -194,8 +247,8 @@ def memory_case(case: dict, device: str, threads: int) -> dict:
     # that the resident set size tracks the live tensors instead of the allocator's cache
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps(case), "--device", device,
-                          "--threads", str(threads)], capture_output=True, text=True, check=True,
-                         env=env)
+                          "--threads", str(threads), "--batch", str(B)], capture_output=True,
+                         text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -204,6 +257,7 @@ def two_sample(device: str, state: str, n_rows: int = 200) -> list[str]:
     method = build("pvae", device, state)
     with torch.no_grad():
         rate = torch.exp(method.encode(batch(device)[:n_rows])[0])
+    n_rows = rate.shape[0]  # fewer with a small --batch
     n_exp = poisson_n_exp(float(rate.max()))
     lines = [f"two-sample KS tests on {state} rates ({n_rows}x{K}, n_exp={n_exp}; p-values, "
              "values | gradients, per rate decile):"]
@@ -228,6 +282,7 @@ def two_sample(device: str, state: str, n_rows: int = 200) -> list[str]:
 
 
 def main() -> None:
+    global B
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
@@ -238,8 +293,23 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--states", default=",".join(STATES),
                         help=f"model states to time, among {', '.join(STATES)}")
+    parser.add_argument("--batch", type=int, default=None, help=f"batch size B (default {B})")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure each case's peak memory in a subprocess (default: yes, "
+                             "no with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="B=100, states init,spread, 1 dense / 3 fast repeats, no memory: "
+                             "checks the script, its times are no result")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        B = 100
+        args.repeats, args.fast_repeats = 1, 3
+        if args.states == ",".join(STATES):
+            args.states = "init,spread"
+    if args.batch:
+        B = args.batch
+    memory = args.memory if args.memory is not None else not args.quick
     torch.set_num_threads(args.threads)
     discover()
     if args.child:
@@ -252,15 +322,18 @@ def main() -> None:
         ("G-VAE", {"method": "gvae"}),
         *[(f"P-VAE {state} T={t} {sampler}", {"method": "pvae", "state": state, "temperature": t,
                                                "sampler": sampler})
-          for state in states for t in (1.0, 0.05) for sampler in ("fast", "dense")],
+          for state in states for t in (1.0, 0.05) for sampler in SAMPLERS],
     ]
     if "init" in states:
         cases += [(f"P-VAE init T=1.0 {sampler} n_exp=263",
                    {"method": "pvae", "state": "init", "temperature": 1.0, "sampler": sampler,
-                    "n_exp": REFERENCE_N_EXP}) for sampler in ("fast", "dense")]
+                    "n_exp": REFERENCE_N_EXP}) for sampler in SAMPLERS]
+    if args.quick:
+        print("QUICK RUN: small sizes to check the script; the times below are not results.")
     print(f"device {args.device}, torch threads {args.threads}, B={B}, K={K}, D=256, lin|lin, "
-          f"median of {args.fast_repeats} (G-VAE, fast) or {args.repeats} (dense) steps after a "
-          "warm-up")
+          f"float32, median of {args.fast_repeats} (G-VAE, fast) or {args.repeats} (dense, lean) "
+          "steps after a warm-up")
+    print(lean_matches_dense(args.device))
     for state in states:
         m = build("pvae", args.device, state)
         with torch.no_grad():
@@ -270,19 +343,25 @@ def main() -> None:
     results = {}
     print(f"{'case':36s} {'wall ms':>9s} {'cpu ms':>9s} {'step MB':>9s} {'peak MB':>9s}")
     for label, case in cases:
-        repeats = args.repeats if case.get("sampler") == "dense" else args.fast_repeats
+        repeats = args.repeats if case.get("sampler") in ("dense", "lean") else args.fast_repeats
         seconds, cpu = time_case(case, args.device, repeats)
-        mem = memory_case(case, args.device, args.threads)
+        mem = memory_case(case, args.device, args.threads) if memory else {"step_mb": float("nan")}
         results[label] = (seconds, mem)
         print(f"{label:36s} {seconds * 1e3:9.1f} {cpu * 1e3:9.1f} {mem['step_mb']:9.1f} "
               f"{mem.get('peak_mb', float('nan')):9.1f}", flush=True)
-    print("ratios (dense / fast: time, step memory; fast P-VAE / G-VAE: time):")
+    print("ratios (anchor / fast: time against the reference form 'dense' and against the best "
+          "anchor, the faster of dense and lean; step memory; fast P-VAE / G-VAE: time):")
     g_time = results["G-VAE"][0]
     for label in results:
         if label.startswith("P-VAE") and " fast" in label:
             f, d = results[label], results[label.replace(" fast", " dense")]
-            print(f"  {label.replace(' fast', ''):30s} time x{d[0] / f[0]:.1f}, step memory "
-                  f"{d[1]['step_mb']:.0f} / {f[1]['step_mb']:.0f} MB, P/G x{f[0] / g_time:.2f}")
+            lean = results[label.replace(" fast", " lean")]
+            best_name, best = min((("dense", d), ("lean", lean)), key=lambda kv: kv[1][0])
+            print(f"  {label.replace(' fast', ''):30s} time x{d[0] / f[0]:.1f} vs dense, "
+                  f"x{best[0] / f[0]:.1f} vs best anchor ({best_name}), step memory "
+                  f"{d[1]['step_mb']:.0f} (dense) / {lean[1]['step_mb']:.0f} (lean) / "
+                  f"{f[1]['step_mb']:.0f} MB, P/G x{f[0] / g_time:.2f}"
+                  + (" [QUICK RUN: not a result]" if args.quick else ""))
     for state in states:
         if state != "init":
             for line in two_sample(args.device, state):
