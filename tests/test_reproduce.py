@@ -46,6 +46,9 @@ def test_decide_covers_every_status():
     status, note = decide(Judgement(True, "x"), [ok], missing=["pvae seed0 on nat16-pvae"])
     assert status == NOT_RUN and "pvae seed0" in note
     assert decide(Judgement(None, "—", reason="no trace"), [ok])[0] == NOT_MEASURABLE
+    status, note = decide(Judgement(True, "x"), [ok, stuck], time_bounded=True)
+    assert status == HOLDS and "still improving" in note and "b seed1" in note
+    assert decide(Judgement(False, "x"), [stuck], time_bounded=True)[0] == FAILS
 
 
 # -- a tiny fake claim, end to end (store -> judge -> scorecard) -------------------------------

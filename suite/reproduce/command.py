@@ -110,7 +110,7 @@ def judge(claim: Claim, ctx: ClaimContext) -> Row:
             judgement = Judgement(None, "—", {"traceback": traceback.format_exc()},
                                   reason=f"{type(exc).__name__}: {exc}")
     records = ctx.all_records()
-    status, note = decide(judgement, records, missing)
+    status, note = decide(judgement, records, missing, time_bounded=claim.time_bounded)
     if status == NOT_MEASURABLE and judgement is not None:
         note = judgement.reason
     minutes = claim_minutes(records, time.perf_counter() - start)

@@ -13,7 +13,9 @@ runs' convergence flags into one of :data:`STATUSES`:
   undefined); the reason says why.
 
 A run whose convergence could not be judged (too few steps, flag None) does not block a verdict,
-but the verdict's note names it.
+but the verdict's note names it. A *time-bounded* claim ("within 60 minutes of training") is
+decided on its runs as they stand when the time runs out, converged or not; the note says when a
+run was still improving.
 """
 from __future__ import annotations
 
@@ -46,10 +48,14 @@ def run_converged(record: dict) -> bool | None:
     return None if flag is None else bool(flag)
 
 
-def decide(judgement: Judgement | None, records: Sequence[dict], missing: Iterable[str] = ()
-           ) -> tuple[str, str]:
+def decide(judgement: Judgement | None, records: Sequence[dict], missing: Iterable[str] = (),
+           time_bounded: bool = False) -> tuple[str, str]:
     """``(status, note)`` of a claim from its judgement, the run records it used and the
-    descriptions of the runs it lacks (see the module docstring for the statuses)."""
+    descriptions of the runs it lacks (see the module docstring for the statuses).
+
+    ``time_bounded``: the claim itself fixes the training time ("within 60 minutes"), so the
+    verdict is a result whether or not the run converged by then; an unconverged run is named in
+    the note."""
     missing = list(missing)
     if missing:
         return NOT_RUN, "missing: " + "; ".join(missing)
@@ -59,8 +65,11 @@ def decide(judgement: Judgement | None, records: Sequence[dict], missing: Iterab
     stuck = [label(r) for r, f in flags if f is False]
     unknown = [label(r) for r, f in flags if f is None]
     note = f"convergence not judged for {', '.join(unknown)}" if unknown else ""
-    if stuck:
+    if stuck and not time_bounded:
         return UNCONVERGED, "; ".join(filter(None, [f"not converged: {', '.join(stuck)}", note]))
+    if stuck:
+        note = "; ".join(filter(None, [f"time-bounded claim; still improving when the time ran "
+                                       f"out: {', '.join(stuck)}", note]))
     return (HOLDS if judgement.holds else FAILS), note
 
 
