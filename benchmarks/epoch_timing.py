@@ -33,8 +33,6 @@ def time_epoch(spec, ds, device, cap: float) -> tuple[float, int, int]:
                            **spec.hparams)
     bs = int(spec.hparams.get("batch_size", 100))
     per_epoch = Budget(epochs=1).total_steps(ds.train.shape[0], bs)
-    steps = {"n": 0}
-    curve_add = None
     start = time.perf_counter()
     method.fit(ds.train, Budget(epochs=1, max_seconds=cap))
     if device.type == "cuda":
@@ -42,7 +40,6 @@ def time_epoch(spec, ds, device, cap: float) -> tuple[float, int, int]:
     seconds = time.perf_counter() - start
     curve = getattr(method, "loss_curve_", None)
     taken = int(curve.to_dict()["total_steps"]) if curve is not None else per_epoch
-    del curve_add, steps
     return seconds * per_epoch / max(1, taken), taken, per_epoch
 
 

@@ -75,7 +75,7 @@ def judge_lasso(ctx: ClaimContext) -> Judgement:
         return Judgement(None, "—", reason="the LCA run stored no dictionary")
     from suite.data import load_dataset
 
-    ds = load_dataset(rec["spec"]["dataset"])
+    ds = load_dataset(rec["spec"]["dataset"], ctx.data_dir)
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(ds.val.shape[0], size=min(300, ds.val.shape[0]), replace=False))
     x = ds.val[idx].numpy().astype(np.float64)
@@ -351,11 +351,11 @@ def judge_gabor(ctx: ClaimContext) -> Judgement:
              "lca": ctx.records("lca")}
     if not all(picks.values()):
         return Judgement(None, "—", reason="P-VAE (β = 1) or LCA run missing")
-    atoms = {m: ctx.arrays(recs[0]).get("dictionary") for m, recs in picks.items()}
-    if any(a is None for a in atoms.values()):
+    dicts = {m: [ctx.arrays(r).get("dictionary") for r in recs] for m, recs in picks.items()}
+    if any(a is None for v in dicts.values() for a in v):
         return Judgement(None, "—", reason="a run stored no dictionary")
-    frac = {m: [gabor_like_fraction(ctx.arrays(r)["dictionary"]) for r in recs]
-            for m, recs in picks.items()}
+    atoms = {m: v[0] for m, v in dicts.items()}
+    frac = {m: [gabor_like_fraction(a) for a in v] for m, v in dicts.items()}
     holds = all(mean(v) >= 0.5 for v in frac.values())
     measured = ", ".join(f"{m} {fmt(v)} Gabor-like" for m, v in frac.items())
 

@@ -81,7 +81,8 @@ def contexts(claims: list[Claim], args, out: Path) -> list[ClaimContext]:
     figure_dir = Path(args.to or out / "reports" / "reproduction") / "figures"
     return [ClaimContext(store, figure_dir, args.profile, datasets,
                          {name: plan(e, datasets, args.profile, seeds)
-                          for name, e in c.experiments.items()}, unavailable, c.experiments)
+                          for name, e in c.experiments.items()}, unavailable, c.experiments,
+                         args.data_dir)
             for c in claims]
 
 

@@ -52,6 +52,8 @@ class ClaimContext:
     specs: dict[str, list[RunSpec]]
     unavailable: dict[str, str]
     experiments: dict[str, Experiment]
+    data_dir: str | None = None
+    """The data folder (``--data-dir``), for judges that read the data themselves (C1)."""
 
     def records(self, name: str) -> list[dict]:
         """The finished records of experiment ``name`` (missing runs left out)."""
