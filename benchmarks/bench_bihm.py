@@ -45,8 +45,8 @@ N_BMNIST_TRAIN = 50_000
 
 def bench(profile: str, device: torch.device, steps: int, repeats: int,
           eval_rows: int | None = None, z_cap: int = 10_000) -> None:
-    from suite_plugins.methods.helmholtz.estimators import importance_estimates, log_z2_estimate
-    from suite_plugins.methods.helmholtz.objective import bihm_loss
+    from brainlike_suite.methods.helmholtz.estimators import importance_estimates, log_z2_estimate
+    from brainlike_suite.methods.helmholtz.objective import bihm_loss
 
     s = settings_for("bihm", "bMNIST", profile, load_profile(profile), load_method_configs(), {})
     m = create_method("bihm", (1, 28, 28), s["n_latents"], device=device, seed=0, **s["hparams"])

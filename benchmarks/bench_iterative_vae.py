@@ -88,8 +88,8 @@ LCA_LAM, LCA_DT = 0.5, 0.05
 def lca_stepper(phi: torch.Tensor, x: torch.Tensor, lam: float = LCA_LAM, dt: float = LCA_DT):
     """The sparse-coding developer's LCA iteration (LcaSteps, methods/sparse_coding/solvers.py),
     built without ``make_steps``' Lipschitz bound (a stability check, not part of a step)."""
-    from suite_plugins.methods.sparse_coding.lasso import GramLasso
-    from suite_plugins.methods.sparse_coding.solvers import LcaSteps
+    from brainlike_suite.methods.sparse_coding.lasso import GramLasso
+    from brainlike_suite.methods.sparse_coding.solvers import LcaSteps
 
     prob = GramLasso.from_data(x, phi.T.contiguous(), lam)
     return LcaSteps(prob, torch.zeros_like(prob.b), dt, cold=True)
@@ -184,7 +184,7 @@ import sys, resource, time, torch
 sys.path.insert(0, {str(REPO)!r})
 torch.set_num_threads({torch.get_num_threads()})
 from suite.registry import METHODS, discover
-from suite.convergence import convergence_trace
+from suite.analyses.convergence import convergence_trace
 discover()
 n, d, k, t_test, bs = {args.mem_samples}, {args.dim}, {args.latents}, {args.mem_steps}, {args.batch}
 x = torch.randn(n, d, generator=torch.Generator().manual_seed(0))
@@ -214,8 +214,8 @@ print(f"{{base:.0f}} {{peak:.0f}} {{dt:.1f}}")
 def quick_profile(args, device) -> None:
     """Train each method with its quick-profile settings on nat16 and print its convergence."""
     from suite.config import load_method_configs, load_profile, settings_for
-    from suite.convergence import convergence_trace
-    from suite.data import load_dataset
+    from suite.analyses.convergence import convergence_trace
+    from suite.data.loading import load_dataset
     from suite.method import Budget
 
     ds = load_dataset("nat16").to(device)

@@ -63,7 +63,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from suite.data import load_dataset, resolve_cache_dir  # noqa: E402
+from suite.data.sources import resolve_cache_dir  # noqa: E402
+from suite.data.loading import load_dataset  # noqa: E402
 from suite.method import Budget  # noqa: E402
 from suite.registry import create_method, discover  # noqa: E402
 
@@ -259,9 +260,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
     discover()
-    from suite_plugins.methods.sparse_coding import (GramLasso, fista, lasso_objective,
+    from brainlike_suite.methods.sparse_coding import (GramLasso, fista, lasso_objective,
                                                      lasso_working_set, solve)
-    from suite_plugins.methods.sparse_coding.dictionary_learning import random_atoms
+    from brainlike_suite.methods.sparse_coding.dictionary_learning import random_atoms
 
     ds = load_dataset("nat16")
     x = ds.val[:n_patches].contiguous()

@@ -3,8 +3,8 @@
 Setting (issue 4): B = 1000 nat16 patches (D = 256), K = 512 latents, ``lin|lin``. One full
 training step (encode, sample, decode, sse + β·KL, backward, Adamax update) is timed with
 
-- ``fast``: :func:`suite.distributions.relaxed_poisson` (what ``pvae`` uses),
-- ``dense``: :func:`suite.distributions.relaxed_poisson_dense`, a faithful reimplementation of
+- ``fast``: :func:`brainlike_suite.methods.distributions.relaxed_poisson` (what ``pvae`` uses),
+- ``dense``: :func:`brainlike_suite.methods.distributions.relaxed_poisson_dense`, a faithful reimplementation of
   the reference sampler that materializes [n_exp, B, K] exponentials, cumsums and sigmoids,
 - ``lean``: :func:`dense_lean` (this file), the same materializing algorithm in its cheapest
   eager form: t = cumsum(E)/λ instead of cumsum(E/λ) (the cumsum then needs no backward), the
@@ -78,8 +78,9 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from suite.data import load_dataset, resolve_cache_dir  # noqa: E402
-from suite.distributions import poisson_n_exp, relaxed_poisson, relaxed_poisson_dense  # noqa: E402
+from suite.data.sources import resolve_cache_dir  # noqa: E402
+from suite.data.loading import load_dataset  # noqa: E402
+from brainlike_suite.methods.distributions import poisson_n_exp, relaxed_poisson, relaxed_poisson_dense  # noqa: E402
 from suite.method import Budget  # noqa: E402
 from suite.registry import METHODS, discover  # noqa: E402
 

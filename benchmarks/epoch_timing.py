@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.config import build_grid  # noqa: E402
-from suite.data import load_dataset, resolve_data_dir  # noqa: E402
+from suite.data.sources import resolve_data_dir  # noqa: E402
+from suite.data.loading import load_dataset  # noqa: E402
 from suite.devices import resolve_device  # noqa: E402
 from suite.method import Budget  # noqa: E402
 from suite.registry import DATASETS, METHODS, create_method, discover  # noqa: E402

@@ -31,7 +31,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.config import BUDGET_KEYS, load_method_configs, load_profile, settings_for  # noqa: E402
-from suite.data import load_dataset  # noqa: E402
+from suite.data.loading import load_dataset  # noqa: E402
 from suite.method import Budget  # noqa: E402
 from suite.metrics import DEAD_KL_THRESHOLD, evaluate  # noqa: E402
 from suite.registry import METHODS, discover  # noqa: E402

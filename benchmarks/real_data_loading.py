@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from suite.datafiles import read_amat, read_image, write_raw_image  # noqa: E402
+from suite.data.datafiles import read_amat, read_image, write_raw_image  # noqa: E402
 from suite.registry import DATASETS  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main() -> None:
         tmp = Path(tmp)
         mnist = timed("MNIST: 4 gzipped IDX files -> checked tensors",
                       lambda: DATASETS.get("MNIST").load(args.data, tmp).validate())
-        from suite_plugins.datasets.dynamic_binarization import bernoulli_draws
+        from brainlike_suite.datasets.dynamic_binarization import bernoulli_draws
 
         timed("MNIST-bin: Bernoulli draws of 70k x 784 pixels",
               lambda: [bernoulli_draws(t, 0, "MNIST-bin") for t in (mnist.train, mnist.val)])

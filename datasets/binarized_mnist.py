@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from suite.data import Dataset
-from suite.datafiles import as_images, read_amat
-from suite.download import RemoteFile
+from suite.data.sources import Dataset
+from suite.data.datafiles import as_images, read_amat
+from suite.data.download import RemoteFile
 from suite.errors import DataError
-from suite.filesource import FileDatasetSource, Layout
+from suite.data.filesource import FileDatasetSource, Layout
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
 

@@ -9,11 +9,11 @@ Building (``python run_suite.py prepare CIFAR16 --from DIR``, DIR holding the CI
 batches ``data_batch_1..5`` and ``test_batch``, directly, in ``cifar-10-batches-py/``, or as
 ``cifar-10-python.tar.gz``; or ``prepare CIFAR16 --download``, which fetches that archive into
 ``<data_dir>/CIFAR10/`` with its SHA-256 checked): every 32x32 image goes through the patch
-pipeline (:mod:`suite.preprocess`) with the P-VAE papers' reference recipe ``pvae-reference`` by
-default (:data:`suite.preprocess.PVAE_REFERENCE`: grayscale, the reference code's whitening,
+pipeline (:mod:`suite.data.preprocess`) with the P-VAE papers' reference recipe ``pvae-reference`` by
+default (:data:`suite.data.preprocess.PVAE_REFERENCE`: grayscale, the reference code's whitening,
 local contrast normalization, z-score, 4-pixel crop leaving 24x24; every patch kept), so that
 the result matches the authors' ``processed.npy`` in distribution; ``--recipe NAME`` picks
-another of :data:`suite.preprocess.RECIPES` (``nat16`` also rejects near-blank patches, pixel
+another of :data:`suite.data.preprocess.RECIPES` (``nat16`` also rejects near-blank patches, pixel
 std below 0.1, by further draws). 50,000 training patches come from the 50,000 training images
 and 10,000 validation patches from the 10,000 held-out test images, at uniformly random
 positions (seeded). Written to ``<data_dir>/CIFAR10/xtract16/{trn,vld}/processed.npy`` with a
@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.data import Dataset
-from suite.datafiles import as_images, read_cifar_batch, read_npy
-from suite.download import RemoteFile
+from suite.data.sources import Dataset
+from suite.data.datafiles import as_images, read_cifar_batch, read_npy
+from suite.data.download import RemoteFile
 from suite.errors import DataError
-from suite.filesource import FileDatasetSource, Layout
-from suite.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
+from suite.data.filesource import FileDatasetSource, Layout
+from suite.data.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
                               stream_patches, write_patch_file)
-from suite.preprocess import PVAE_REFERENCE, PatchRecipe
+from suite.data.preprocess import PVAE_REFERENCE, PatchRecipe
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.data import Dataset, DatasetSource
+from suite.data.sources import Dataset, DatasetSource
 from suite.registry import register_dataset
 
 N_VAL = 500

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from suite.data import Availability, Dataset, DatasetSource, load_dataset
+from suite.data.sources import Availability, Dataset, DatasetSource
+from suite.data.loading import load_dataset
 from suite.errors import DataError, DataMissingError
 from suite.registry import DATASETS, register_dataset
 from suite.seeding import derive_seed, make_generator

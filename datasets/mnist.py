@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.data import Dataset
-from suite.datafiles import as_images, as_labels, read_idx, read_npy
-from suite.download import RemoteFile
-from suite.filesource import FileDatasetSource, Layout
+from suite.data.sources import Dataset
+from suite.data.datafiles import as_images, as_labels, read_idx, read_npy
+from suite.data.download import RemoteFile
+from suite.data.filesource import FileDatasetSource, Layout
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
 

@@ -8,12 +8,12 @@ Images (real scenes only; licences as stated by the packages' docstrings / DESCR
 - validation: scikit-image ``chelsea`` and scikit-learn ``china.jpg``, held out whole, so no
   validation patch overlaps a training patch (~17% of the pixels).
 
-Pipeline (:mod:`suite.preprocess`, recipe :data:`RECIPE`): grayscale float, Olshausen--Field
+Pipeline (:mod:`suite.data.preprocess`, recipe :data:`RECIPE`): grayscale float, Olshausen--Field
 whitening R(f) = f exp(-(f/0.4)^4) (f in cycles/pixel), no local contrast normalization,
 per-image z-score, 4-pixel border crop, then 50,000 training and exactly 10,000 validation
 16x16 patches at uniformly random positions (numpy Generator, seed 0) whose pixel standard
 deviation is at least ``min_patch_std = 0.1`` (low-contrast candidates are replaced by further
-draws, :func:`suite.preprocess.select_patches`). Samples are flattened (1, 16, 16) images,
+draws, :func:`suite.data.preprocess.select_patches`). Samples are flattened (1, 16, 16) images,
 float32, overall standard deviation about 1.1.
 
 Why the contrast threshold: without it 25% of the patches are near-blank (pixel std < 0.1,
@@ -69,13 +69,13 @@ nat16-pvae, and the three recipes
 ---------------------------------
 ``nat16-pvae`` is the same photographs and splits (same seed, its own cache folder
 ``<cache_dir>/nat16-pvae/``) built with the P-VAE papers' own preprocessing, for comparisons with
-the numbers those papers report. :mod:`suite.preprocess` names three recipes (``RECIPES``; every
+the numbers those papers report. :mod:`suite.data.preprocess` names three recipes (``RECIPES``; every
 patch dataset records the one it was built with as ``recipe_name`` in its provenance):
 
-- ``nat16`` (:data:`suite.preprocess.NAT16`): whitening R(f) = f exp(-(f/0.4)^4) on the true
+- ``nat16`` (:data:`suite.data.preprocess.NAT16`): whitening R(f) = f exp(-(f/0.4)^4) on the true
   FFT frequencies, no local contrast normalization, per-image z-score, 4-pixel crop, patches
   with pixel std < 0.1 redrawn. Used by ``nat16``.
-- ``pvae-reference`` (:data:`suite.preprocess.PVAE_REFERENCE`): the reference code's
+- ``pvae-reference`` (:data:`suite.data.preprocess.PVAE_REFERENCE`): the reference code's
   ``do_process`` as it runs: whitening with f0 = 0.5 laid out on a ``linspace(-0.5, 0.5)`` grid
   over the *unshifted* FFT (the described filter shifted by half the spectrum: 0.013 at DC, ~0 at
   the diagonal Nyquist corner, direction-dependent in between), local contrast normalization
@@ -83,7 +83,7 @@ patch dataset records the one it was built with as ``recipe_name`` in its proven
   every patch kept. Used by ``nat16-pvae`` and, by default, by ``prepare vH16 / CIFAR16 --from``
   (so that built files match the authors' ``processed.npy``, which this code made, in
   distribution).
-- ``pvae-corrected`` (:data:`suite.preprocess.PVAE_CORRECTED`): ``pvae-reference`` with the
+- ``pvae-corrected`` (:data:`suite.data.preprocess.PVAE_CORRECTED`): ``pvae-reference`` with the
   whitening filter the papers describe (centered layout: 0 at DC). Only through
   ``prepare ... --recipe pvae-corrected``.
 
@@ -117,9 +117,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from suite.data import Dataset, DatasetSource, read_array_cache, write_array_cache
+from suite.data.sources import Dataset, DatasetSource, read_array_cache, write_array_cache
 from suite.errors import DataError
-from suite.preprocess import NAT16, PVAE_REFERENCE, PatchRecipe, process_image, sample_patches
+from suite.data.preprocess import NAT16, PVAE_REFERENCE, PatchRecipe, process_image, sample_patches
 from suite.registry import register_dataset
 
 

@@ -8,11 +8,11 @@ round(0.2 * block length) patches of each block to validation.
 Building (``python run_suite.py prepare vH16 --from RAW_DIR``): every ``.iml`` / ``.imc``
 (headerless big-endian uint16, 1536x1024), TIFF, PNG or JPEG image under RAW_DIR. 20% of the
 images (at least one) are held out whole for validation, chosen by the seed. Each image goes
-through the patch pipeline (:mod:`suite.preprocess`) with the P-VAE papers' reference recipe
-``pvae-reference`` by default (:data:`suite.preprocess.PVAE_REFERENCE`: grayscale, the reference
+through the patch pipeline (:mod:`suite.data.preprocess`) with the P-VAE papers' reference recipe
+``pvae-reference`` by default (:data:`suite.data.preprocess.PVAE_REFERENCE`: grayscale, the reference
 code's whitening, local contrast normalization, z-score, border crop; every patch kept), so that
 the result matches the authors' ``processed.npy`` in distribution; ``--recipe NAME`` picks
-another of :data:`suite.preprocess.RECIPES` (``nat16`` also rejects patches whose pixel standard
+another of :data:`suite.data.preprocess.RECIPES` (``nat16`` also rejects patches whose pixel standard
 deviation is below its ``min_patch_std``, 0.1, by further draws). 60,000 patches are drawn at
 uniformly random positions (seeded) and written in the block layout above, so that the P-VAE
 split gives exactly the patches of the held-out images to validation (48,000 train / 12,000
@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite.data import Dataset
-from suite.datafiles import as_images, find_images, image_size, read_image, read_npy
+from suite.data.sources import Dataset
+from suite.data.datafiles import as_images, find_images, image_size, read_image, read_npy
 from suite.errors import DataError
-from suite.filesource import FileDatasetSource, Layout
-from suite.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
+from suite.data.filesource import FileDatasetSource, Layout
+from suite.data.patchbuild import (RecipeBuilder, built_recipe_name, read_build_info, recipe_info,
                               stream_patches, write_patch_file)
-from suite.preprocess import PVAE_REFERENCE, PatchRecipe
+from suite.data.preprocess import PVAE_REFERENCE, PatchRecipe
 from suite.progress import ProgressFactory, null_progress
 from suite.registry import register_dataset
 

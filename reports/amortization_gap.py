@@ -1,6 +1,6 @@
 """The amortization-gap section: a method's own inference beside codes re-inferred on its dictionary.
 
-Built from the rows of :func:`suite.amortization_gap.amortization_gap` stored in run records under
+Built from the rows of :func:`suite.analyses.amortization_gap.amortization_gap` stored in run records under
 ``traces.amortization_gap`` (a list of dicts with ``solver``, ``lam``, ``sse``,
 ``lifetime_sparsity``, …), and from the same run's own metrics (``metrics.sse``,
 ``metrics.lifetime_sparsity``). Values are means over the configuration's seeds that have the row.

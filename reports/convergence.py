@@ -1,7 +1,7 @@
 """Convergence of iterative inference: a table and a figure per (dataset, profile).
 
 Built from the convergence traces stored in run records under ``traces.convergence`` (written by
-:func:`suite.convergence.convergence_trace`: metrics at log-spaced inference steps up to the
+:func:`suite.analyses.convergence.convergence_trace`: metrics at log-spaced inference steps up to the
 method's test horizon). Every configuration with a trace is shown: the iterative VAEs, and LCA
 (or any other method with a trajectory hook) on the same step axis, "at equal steps".
 

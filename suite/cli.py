@@ -39,9 +39,9 @@ def add_out_argument(p: argparse.ArgumentParser) -> None:
 
 def store_dir(args: argparse.Namespace) -> Path:
     """``--out``, else the ``out`` of configs/suite.yaml."""
-    from .config import CONFIG_DIR, load_yaml
+    from .config import config_dir, load_yaml
 
-    return Path(args.out or load_yaml(CONFIG_DIR / "suite.yaml").get("out", "results"))
+    return Path(args.out or load_yaml(config_dir() / "suite.yaml").get("out", "results"))
 
 
 def folder_problem(path: str | Path) -> str | None:
@@ -205,9 +205,9 @@ def check_settings(data, path: Path) -> dict:
 
 def _settings(args: argparse.Namespace) -> dict:
     """configs/suite.yaml, then --config FILE, then flags."""
-    from .config import CONFIG_DIR, load_yaml, parse_seeds
+    from .config import config_dir, load_yaml, parse_seeds
 
-    defaults = CONFIG_DIR / "suite.yaml"
+    defaults = config_dir() / "suite.yaml"
     settings = check_settings(load_yaml(defaults), defaults)
     settings.setdefault("set", [])
     settings.setdefault("method_config", {})
@@ -235,9 +235,9 @@ def _fmt_default(v) -> str:
 
 
 def print_list(data_dir: str | None) -> None:
-    from .data import resolve_data_dir
+    from .data.sources import resolve_data_dir
     from .hparams import describe
-    from .registry import DATASETS, METHODS
+    from .registry import DATASETS, METHODS, unavailable
 
     rows = []
     for name, cls in METHODS.items():
@@ -255,6 +255,11 @@ def print_list(data_dir: str | None) -> None:
     print(f"\nDatasets (data folder: {ddir})\n" + tabulate(
         rows, headers=["name", "shape", "labelled", "values", "available here"], tablefmt="simple",
         maxcolwidths=[None, None, None, None, 80]))
+    broken = unavailable()
+    if broken:
+        print("\nUnavailable plugins (failed to import; everything else works)\n" + tabulate(
+            [[f.name, f.kind, f.origin, f.error] for f in broken],
+            headers=["name", "kind", "where", "error"], tablefmt="simple", maxcolwidths=[None, None, 50, 70]))
     print("\nHyperparameter help: python run_suite.py list --method NAME")
 
 
@@ -312,7 +317,8 @@ def print_dry_run(specs, store, skipped, no_data: dict[str, str] | None = None,
 def missing_data(specs, store, data_dir, dry_run: bool = False) -> tuple[dict[str, str], str]:
     """Datasets of the runs still to do that are not in the data folder, each checked once:
     ({name: why}, one message saying what is missing, how many runs need it, how to fix it)."""
-    from .data import resolve_data_dir, unavailable_datasets
+    from .data.sources import resolve_data_dir
+    from .data.loading import unavailable_datasets
 
     todo: dict[str, int] = {}
     for s in specs:
@@ -503,8 +509,8 @@ def cmd_gap(args) -> int:
     import torch
 
     import reports
-    from .amortization_gap import applies_to, gap_settings, run_gap
-    from .data import load_dataset
+    from .analyses.amortization_gap import applies_to, gap_settings, run_gap
+    from .data.loading import load_dataset
     from .devices import resolve_device
     from .evaluation import validation_subset
     from .registry import discover
@@ -553,7 +559,7 @@ def cmd_gap(args) -> int:
 
 # -- prepare --------------------------------------------------------------------------------
 def _add_prepare_arguments(p):
-    from .prepare import add_prepare_arguments
+    from .data.prepare import add_prepare_arguments
 
     add_prepare_arguments(p)
     add_plugins_argument(p)
@@ -562,7 +568,7 @@ def _add_prepare_arguments(p):
 @command("prepare", "get or build a real dataset into the data folder (--from DIR or --download)",
          _add_prepare_arguments)
 def cmd_prepare(args) -> int:
-    from .prepare import run_prepare
+    from .data.prepare import run_prepare
     from .registry import discover
 
     discover(args.plugins)

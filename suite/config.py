@@ -7,8 +7,9 @@ Where a run's settings come from, later entries overriding earlier ones:
    ``datasets: {<dataset>: {n_latents, budget, eval}}`` section (``eval.holdout``, the slice of
    the training split held out for early stopping, is validated and filled in with its default
    here, so that it is part of every run key: :mod:`suite.subsets`);
-3. the method-family files ``configs/methods/*.yaml``: for each method, entries keyed by a
-   selector, applied from least to most specific: ``"*"``, ``"<profile>"``, ``"@<dataset>"``,
+3. the method's own settings file, beside its code (:func:`method_config_file`: the family
+   package's ``config.yaml``, or ``<module>.yaml`` beside a single-file plugin): for each
+   method, entries keyed by a selector, applied from least to most specific: ``"*"``, ``"<profile>"``, ``"@<dataset>"``,
    ``"<profile>@<dataset>"``; each entry may set ``hparams``, ``budget`` and ``n_latents``;
 4. a user file given with ``--config FILE``: its ``method_config`` section, same format as 3;
 5. ``--set method.key=v1,v2,...``: a sweep over the listed values (``key`` is a hyperparameter,
@@ -33,10 +34,24 @@ import yaml
 
 from .errors import ConfigError, UnknownNameError
 from .method import Budget
-from .registry import DATASETS, METHODS, REPO_ROOT
+from .registry import DATASETS, METHODS
 from .subsets import holdout_settings
 
-CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def config_dir() -> Path:
+    """The folder of the suite's settings (``suite.yaml``, ``profiles/``): the package data
+    ``brainlike_suite.configs`` (the checkout's ``configs/`` folder)."""
+    from importlib import resources
+
+    try:
+        return Path(str(resources.files("brainlike_suite.configs")))
+    except ModuleNotFoundError as exc:
+        from .registry import INSTALL_HINT
+        raise ConfigError(f"the suite's settings (package brainlike_suite.configs) are not "
+                          f"installed. Install the suite: {INSTALL_HINT}") from exc
+
+
 BUDGET_KEYS = ("epochs", "max_seconds", "max_steps")
 
 
@@ -71,12 +86,12 @@ def load_yaml(path: str | Path) -> Any:
 
 # -- profiles ---------------------------------------------------------------------------------
 def profile_names() -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / "profiles").glob("*.yaml"))
+    return sorted(p.stem for p in (config_dir() / "profiles").glob("*.yaml"))
 
 
 def load_profile(name: str) -> dict:
     """The profile ``name`` as a dict with keys description, n_latents, budget, eval, datasets."""
-    path = CONFIG_DIR / "profiles" / f"{name}.yaml"
+    path = config_dir() / "profiles" / f"{name}.yaml"
     if not path.exists():
         raise UnknownNameError("profile", name, profile_names())
     data = load_yaml(path)
@@ -92,12 +107,31 @@ def load_profile(name: str) -> dict:
 
 
 # -- per-method configuration ----------------------------------------------------------------
+def method_config_file(cls: type) -> Path | None:
+    """The settings file a method ships beside its code, or None: ``<module>.yaml`` beside the
+    module that defines the class, else ``config.yaml`` in that module's folder when the folder
+    is a package (a family package such as ``methods/amortized_vae/``)."""
+    import sys
+
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if not path:
+        return None
+    path = Path(path)
+    for candidate in (path.with_suffix(".yaml"), path.parent / "config.yaml"):
+        if candidate.exists() and (candidate.name != "config.yaml"
+                                   or (path.parent / "__init__.py").exists()):
+            return candidate
+    return None
+
+
 def _method_config_files() -> list[Path]:
-    return sorted((CONFIG_DIR / "methods").glob("*.yaml"))
+    files = {method_config_file(cls) for _, cls in METHODS.items()}
+    return sorted(f for f in files if f is not None)
 
 
 def load_method_configs(extra: Mapping[str, Any] | None = None) -> dict[str, dict]:
-    """Merge every ``configs/methods/*.yaml`` (a method may appear in one file only)."""
+    """Merge the settings files of every registered method (:func:`method_config_file`; a
+    method may appear in one file only)."""
     merged: dict[str, dict] = {}
     origin: dict[str, Path] = {}
     for path in _method_config_files():

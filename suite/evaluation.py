@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import Dataset
+from .data.sources import Dataset
 from .method import Inference, Method
 from .seeding import derive_seed
 from .subsets import subset_indices

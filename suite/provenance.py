@@ -12,19 +12,23 @@ import numpy as np
 import torch
 
 from . import __version__
-from .registry import REPO_ROOT
+from pathlib import Path
 
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The repository's HEAD commit, with ``-dirty`` when tracked files were modified."""
+    """The HEAD commit of the git checkout the suite's code runs from, with ``-dirty`` when
+    tracked files were modified; None for an installed (non-editable) suite or without git."""
+    source = Path(__file__).resolve().parent.parent
+    if not (source / ".git").exists():
+        return None
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True,
                              text=True, timeout=5).stdout.strip()
         if not sha:
             return None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
+                               cwd=source, capture_output=True, text=True, timeout=5).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None

@@ -1,47 +1,75 @@
 """Plugin registries for methods and datasets, and their discovery.
 
-Plugins are found the way benchopt finds solvers: every module in the repository's
-``methods/`` and ``datasets/`` folders (a ``.py`` file, or a package folder with an
-``__init__.py``; names starting with ``_`` are skipped) is imported, and its decorators
-register its classes. Third-party packages register through the entry-point groups
-``brainlike_suite.methods`` and ``brainlike_suite.datasets`` (the entry point names a module to
-import), and extra folders can be given with the ``BRAINLIKE_SUITE_PLUGINS`` environment
-variable (``os.pathsep``-separated folders holding ``methods/`` and/or ``datasets/`` or plugin
-files directly) or ``discover(extra_dirs=...)``.
+Every method and dataset, built-in or not, is a plugin registered by a decorator
+(:func:`register`, :func:`register_dataset`) when its module is imported. Modules are found
+three ways, as benchopt finds solvers:
 
-Plugin modules are imported under private package names, so the folder names never shadow
-other installed packages (such as Hugging Face's ``datasets``): the repository's own folders as
-``suite_plugins.methods.<file>`` and ``suite_plugins.datasets.<file>`` (names other code imports,
-e.g. ``suite_plugins.methods.sparse_coding``), every extra folder under a package of its own,
-``suite_plugins.ext_<hash>.<kind>.<file>``, ``<hash>`` derived from the folder's absolute path
-(the same in every process, so workers import the same names). A plugin file named like a
-built-in one (``sparse_coding.py``), or ``model.py`` in two extra folders, therefore loads beside
-the other instead of being shadowed by it; two plugins registering the same *name* are still a
-:class:`~suite.errors.DuplicateRegistrationError`, which names both files.
+* **entry points** of the groups ``brainlike_suite.methods`` and ``brainlike_suite.datasets``:
+  each names a module (or package) to import. The suite's own built-ins register this way, as
+  the packages ``brainlike_suite.methods`` (the checkout's ``methods/`` folder) and
+  ``brainlike_suite.datasets`` (``datasets/``), so they need an installed suite
+  (``pip install -e .`` in a checkout). A package imports its plugin modules with
+  :func:`import_plugin_modules`.
+* **extra folders**: ``--plugins DIR`` or the ``BRAINLIKE_SUITE_PLUGINS`` environment variable
+  (``os.pathsep``-separated), each holding ``methods/`` and/or ``datasets/`` folders, or plugin
+  files directly. Every ``.py`` file and package folder in them (names starting with ``_`` are
+  skipped) is imported under a private package of its own folder,
+  ``brainlike_plugin_<hash>.<kind>.<file>`` (``<hash>``: 12 hex digits of the SHA-256 of the
+  folder's absolute path, the same in every process), so a plugin file named like a built-in
+  module, or ``model.py`` in two folders, loads beside the other instead of shadowing it.
+* :func:`discover` with ``extra_dirs``.
+
+A plugin that fails to import does not take the suite down: it is recorded as
+:class:`Unavailable` (``--list`` shows it with its error), every other plugin still loads, and
+asking for a name that is not registered while some plugin failed shows those failures. Two
+plugins registering the same *name* are a :class:`~suite.errors.DuplicateRegistrationError`
+naming both.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
+import pkgutil
 import re
 import sys
+import traceback
 import types
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, Iterable, TypeVar
 
 from .errors import DuplicateRegistrationError, SuiteError, UnknownNameError
 
 T = TypeVar("T")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_ENV = "BRAINLIKE_SUITE_PLUGINS"
 ENTRY_POINT_GROUPS = {"methods": "brainlike_suite.methods", "datasets": "brainlike_suite.datasets"}
+BUILTIN_PACKAGES = {"methods": "brainlike_suite.methods", "datasets": "brainlike_suite.datasets"}
+EXTRA_PACKAGE_PREFIX = "brainlike_plugin_"
+INSTALL_HINT = "pip install -c constraints.txt -e .  (in the checkout)"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
+@dataclasses.dataclass(frozen=True)
+class Unavailable:
+    """A plugin module that failed to import: its ``kind`` (methods or datasets), the ``name``
+    a user would ask for (the entry point's or file's name), where it is (``origin``), and the
+    ``error`` (exception type and message; ``details`` holds the traceback)."""
+
+    kind: str
+    name: str
+    origin: str
+    error: str
+    details: str = ""
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.origin}): {self.error}"
+
+
 class Registry(Generic[T]):
-    """Name -> plugin object, with errors that list the valid names."""
+    """Name -> plugin object, with errors that list the valid names (and the plugins that
+    failed to import, which may be the one asked for)."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -68,7 +96,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.kind, name, self._items,
-                                   hint="See `python run_suite.py --list`.") from None
+                                   hint=_failure_hint(self.kind, name)) from None
 
     def names(self) -> list[str]:
         discover()
@@ -84,6 +112,34 @@ class Registry(Generic[T]):
 
 METHODS: Registry = Registry("method")
 DATASETS: Registry = Registry("dataset")
+_failures: list[Unavailable] = []
+
+
+def unavailable(kind: str | None = None) -> list[Unavailable]:
+    """The plugins that failed to import (of ``kind``: ``methods`` or ``datasets``, or all)."""
+    discover()
+    return [f for f in _failures if kind is None or f.kind == kind]
+
+
+def _failure_hint(kind: str, name: str) -> str:
+    plural = "methods" if kind == "method" else "datasets"
+    failed = [f for f in _failures if f.kind == plural]
+    same = [f for f in failed if f.name == name]
+    if same:
+        return (f"The {kind} plugin {same[0].origin} failed to import: {same[0].error}\n"
+                f"{same[0].details}".rstrip())
+    hint = "See `python run_suite.py --list`."
+    if failed:
+        hint += (f" {len(failed)} {plural} plugin(s) failed to import and may define it: "
+                 + "; ".join(f.describe() for f in failed))
+    return hint
+
+
+def _record_failure(kind: str, name: str, origin: str, exc: BaseException) -> None:
+    entry = Unavailable(kind, name, origin, f"{type(exc).__name__}: {exc}",
+                        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    if entry.origin not in {f.origin for f in _failures}:
+        _failures.append(entry)
 
 
 def _origin_of(obj: Any) -> str:
@@ -97,12 +153,12 @@ def _origin_of(obj: Any) -> str:
 
 def register(cls):
     """Class decorator registering a :class:`suite.method.Method` subclass under ``cls.name``."""
-    from .method import FAMILIES, Method
+    from .method import Method
 
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise SuiteError(f"@register expects a Method subclass, got {cls!r}")
-    if cls.family not in FAMILIES:
-        raise SuiteError(f"method {cls.name!r}: family must be one of {FAMILIES}, got {cls.family!r}")
+    if not isinstance(cls.family, str) or not cls.family:
+        raise SuiteError(f"method {cls.name!r}: family must be a non-empty label, got {cls.family!r}")
     unknown = set(cls.smoke_hparams) - set(cls.hparams)
     if unknown:
         raise SuiteError(f"method {cls.name!r}: smoke_hparams names unknown hyperparameters "
@@ -113,7 +169,7 @@ def register(cls):
 
 def register_dataset(source):
     """Decorator (or call) registering a :class:`suite.data.DatasetSource` class or instance."""
-    from .data import DatasetSource
+    from .data.sources import DatasetSource
 
     obj = source() if isinstance(source, type) else source
     if not isinstance(obj, DatasetSource):
@@ -125,6 +181,29 @@ def register_dataset(source):
 # -- discovery ------------------------------------------------------------------------------
 _discovered = False
 _loaded_dirs: set[Path] = set()
+
+
+def _kind_of_package(package: str) -> str:
+    return "datasets" if ".datasets" in package or package.endswith("datasets") else "methods"
+
+
+def import_plugin_modules(package: str, path: Iterable[str], kind: str | None = None) -> None:
+    """Import every plugin module of the package ``package`` whose folders are ``path`` (a
+    package's ``__path__``): each ``.py`` file and sub-package, names starting with ``_``
+    skipped, in name order. A module that fails to import is recorded as unavailable (named
+    after its file) instead of stopping the others. Call it from a plugin package's
+    ``__init__``: ``import_plugin_modules(__name__, __path__)``."""
+    kind = kind or _kind_of_package(package)
+    for info in sorted(pkgutil.iter_modules(list(path)), key=lambda m: m.name):
+        if info.name.startswith(("_", ".")):
+            continue
+        try:
+            importlib.import_module(f"{package}.{info.name}")
+        except DuplicateRegistrationError:
+            raise
+        except Exception as exc:  # a broken plugin: recorded, shown by --list
+            origin = os.path.join(getattr(info.module_finder, "path", "?"), info.name)
+            _record_failure(kind, info.name, origin, exc)
 
 
 def _package(name: str, path: list[str] | None = None) -> types.ModuleType:
@@ -140,48 +219,26 @@ def _package(name: str, path: list[str] | None = None) -> types.ModuleType:
     return mod
 
 
-def _plugin_modules(folder: Path) -> Iterable[str]:
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(("_", ".")):
-            continue
-        if entry.is_file() and entry.suffix == ".py":
-            yield entry.stem
-        elif entry.is_dir() and (entry / "__init__.py").exists():
-            yield entry.name
-
-
 def plugin_package(folder: Path, kind: str) -> str:
-    """The package name the plugin modules of ``folder`` (of ``kind``: methods or datasets) are
-    imported under: ``suite_plugins.<kind>`` for the repository's own ``methods/`` and
-    ``datasets/``, ``suite_plugins.ext_<hash>.<kind>`` for any other folder, ``<hash>`` the first
-    12 hex digits of the SHA-256 of its resolved absolute path."""
+    """The private package name the plugin modules of the extra ``folder`` (of ``kind``: methods
+    or datasets) are imported under: ``brainlike_plugin_<hash>.<kind>``, ``<hash>`` the first 12
+    hex digits of the SHA-256 of the folder's resolved absolute path."""
     folder = Path(folder).resolve()
-    if folder == (REPO_ROOT / kind).resolve():
-        return f"suite_plugins.{kind}"
     digest = hashlib.sha256(str(folder).encode("utf-8", "surrogateescape")).hexdigest()[:12]
-    return f"suite_plugins.ext_{digest}.{kind}"
+    return f"{EXTRA_PACKAGE_PREFIX}{digest}.{kind}"
 
 
 def load_plugin_folder(folder: Path, kind: str) -> None:
-    """Import every plugin module of ``folder`` as ``<package>.<module>``, the package from
-    :func:`plugin_package` (one per folder, so no folder shadows another's modules)."""
+    """Import every plugin module of the extra ``folder`` as ``<package>.<module>``, the package
+    from :func:`plugin_package` (one per folder, so no folder shadows another's modules)."""
     folder = Path(folder).resolve()
     if folder in _loaded_dirs or not folder.is_dir():
         return
     pkg = plugin_package(folder, kind)
-    parts = pkg.split(".")
-    for i in range(1, len(parts)):
-        _package(".".join(parts[:i]))
+    _package(pkg.split(".")[0])
     _package(pkg, [str(folder)])
     _loaded_dirs.add(folder)
-    for mod in _plugin_modules(folder):
-        try:
-            importlib.import_module(f"{pkg}.{mod}")
-        except SuiteError:
-            raise
-        except Exception as exc:  # a broken plugin: say which file and why
-            raise SuiteError(f"could not import {kind} plugin {folder / mod}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+    import_plugin_modules(pkg, [str(folder)], kind)
 
 
 def _extra_dirs_from_env() -> list[Path]:
@@ -203,24 +260,32 @@ def _load_extra_dir(d: Path) -> None:
 
 
 def _load_entry_points() -> None:
+    found = set()
     for kind, group in ENTRY_POINT_GROUPS.items():
         for ep in metadata.entry_points(group=group):
+            found.add(ep.value)
             try:
                 ep.load()
+            except DuplicateRegistrationError:
+                raise
             except Exception as exc:
-                raise SuiteError(f"could not load {kind} plugin entry point {ep.name!r} "
-                                 f"({ep.value}) of group {group}: {type(exc).__name__}: {exc}") from exc
+                _record_failure(kind, ep.name, f"entry point {ep.name!r} ({ep.value}) of group {group}",
+                                exc)
+    missing = set(BUILTIN_PACKAGES.values()) - found
+    if missing:
+        raise SuiteError(
+            f"the suite's built-in plugins ({', '.join(sorted(missing))}) are not registered: "
+            f"they register through the package's entry points, so the suite must be installed. "
+            f"Install it: {INSTALL_HINT}")
 
 
 def discover(extra_dirs: Iterable[str | Path] = ()) -> None:
-    """Import every plugin once (the built-in folders, entry points, extra folders)."""
+    """Import every plugin once (entry points, including the built-ins, then extra folders)."""
     global _discovered
     extra = [Path(d) for d in extra_dirs]
     if not _discovered:
         _discovered = True
         try:
-            load_plugin_folder(REPO_ROOT / "datasets", "datasets")
-            load_plugin_folder(REPO_ROOT / "methods", "methods")
             _load_entry_points()
             for d in _extra_dirs_from_env():
                 _load_extra_dir(d)

@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 import torch
 
 from .config import RunSpec
-from .data import load_dataset
+from .data.loading import load_dataset
 from .devices import resolve_device
 from .errors import SuiteError
 from .loss_curve import converged_metric, training_summary
@@ -139,13 +139,13 @@ def restore_method(store: Store, key: str, device: str | torch.device = "cpu"):
 
 def trace_method(method, ds, eval_cfg: dict, seed: int) -> dict:
     """Analyses stored with the run: the convergence of iterative inference, for methods with an
-    ``infer_trajectory`` hook (:mod:`suite.convergence`), and the amortization gap, for methods
-    with a linear dictionary when the profile asks for it (:mod:`suite.amortization_gap`). Both
+    ``infer_trajectory`` hook (:mod:`suite.analyses.convergence`), and the amortization gap, for methods
+    with a linear dictionary when the profile asks for it (:mod:`suite.analyses.amortization_gap`). Both
     run on the evaluation's validation subset (the same seeded rows as the metrics)."""
-    from .convergence import convergence_trace, has_trajectory
+    from .analyses.convergence import convergence_trace, has_trajectory
     from .evaluation import validation_subset
 
-    from .amortization_gap import applies_to, gap_settings, run_gap
+    from .analyses.amortization_gap import applies_to, gap_settings, run_gap
 
     x, _ = validation_subset(ds, eval_cfg.get("max_val"), seed)
     traces = {}

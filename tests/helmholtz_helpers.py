@@ -14,7 +14,7 @@ from suite.registry import discover
 
 discover()
 
-from suite_plugins.methods.helmholtz import (  # noqa: E402
+from brainlike_suite.methods.helmholtz import (  # noqa: E402
     bihm, estimators, exact, gibbs, layers, model, objective, rate)
 
 __all__ = ["bihm", "estimators", "exact", "gibbs", "layers", "model", "objective", "rate",

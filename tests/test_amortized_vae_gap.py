@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite.amortization_gap import amortization_gap, normalized_atoms
+from suite.analyses.amortization_gap import amortization_gap, normalized_atoms
 from suite.metrics import treves_rolls
 from threads import one_thread  # noqa: F401  (autouse: solvers run tiny operations)
 

@@ -143,7 +143,7 @@ def test_missing_dataset_stops_before_any_run(capsys, tmp_path):
 
 
 UNREADABLE_DATASET = '''
-from suite.data import DatasetSource
+from suite.data.sources import DatasetSource
 from suite.errors import DataError
 from suite.registry import register_dataset
 

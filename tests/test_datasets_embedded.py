@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from suite.data import load_dataset
+from suite.data.loading import load_dataset
 from suite.errors import DataError
-from suite.gabor import best_window_energy, gabor_like_fraction
+from suite.analyses.gabor import best_window_energy, gabor_like_fraction
 from suite.registry import DATASETS
 
 NOWHERE = Path("/nonexistent-data-folder")  # embedded sets never read the data folder
@@ -164,8 +164,8 @@ def test_nat16_records_its_recipe(nat16):
 
 # -- nat16-pvae: the same photographs through the P-VAE papers' recipe -------------------------
 def test_nat16_pvae_is_nat16_with_the_reference_recipe(nat16_source, tmp_path):
-    from suite.preprocess import PVAE_REFERENCE, process_image, sample_patches
-    from suite_plugins.datasets.nat16 import load_photo
+    from suite.data.preprocess import PVAE_REFERENCE, process_image, sample_patches
+    from brainlike_suite.datasets.nat16 import load_photo
 
     source = DATASETS.get("nat16-pvae")
     assert source.embedded and source.shape == (1, 16, 16) and source.availability(NOWHERE).ok

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-from suite.data import load_dataset
-from suite.datafiles import read_image, write_idx, write_raw_image
+from suite.data.loading import load_dataset
+from suite.data.datafiles import read_image, write_idx, write_raw_image
 from suite.errors import ConfigError, DataError
-from suite.patchbuild import stream_patches
-from suite.prepare import add_prepare_arguments, prepare
-from suite.preprocess import NAT16, PVAE_REFERENCE, RECIPES, PatchRecipe, process_image, sample_patches
+from suite.data.patchbuild import stream_patches
+from suite.data.prepare import add_prepare_arguments, prepare
+from suite.data.preprocess import NAT16, PVAE_REFERENCE, RECIPES, PatchRecipe, process_image, sample_patches
 from suite.progress import null_progress
 from suite.registry import DATASETS
 

@@ -13,11 +13,11 @@ import threading
 import numpy as np
 import pytest
 
-from suite.data import load_dataset
-from suite.datafiles import write_idx
-from suite.download import RemoteFile, fetch
+from suite.data.loading import load_dataset
+from suite.data.datafiles import write_idx
+from suite.data.download import RemoteFile, fetch
 from suite.errors import DataError
-from suite.prepare import prepare
+from suite.data.prepare import prepare
 from suite.progress import null_progress
 from suite.registry import DATASETS
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from suite.datafiles import (IMAGE_SUFFIXES, as_images, as_labels, find_images, image_size,
+from suite.data.datafiles import (IMAGE_SUFFIXES, as_images, as_labels, find_images, image_size,
                              read_amat, read_cifar_batch, read_idx, read_image, read_npy,
                              read_raw_image, write_idx, write_raw_image)
 from suite.errors import DataError

@@ -9,8 +9,9 @@ import scipy.io
 import scipy.stats
 import torch
 
-from suite.data import load_dataset, resolve_data_dir
-from suite.datafiles import write_idx
+from suite.data.sources import resolve_data_dir
+from suite.data.loading import load_dataset
+from suite.data.datafiles import write_idx
 from suite.errors import DataError, DataMissingError
 from suite.registry import DATASETS
 
@@ -189,7 +190,7 @@ def test_vh16_processed_npy_and_block_split(tmp_path, stored):
 
 
 def test_vh16_block_split_matches_reference_on_many_sizes():
-    from suite_plugins.datasets.vanhateren import block_split
+    from brainlike_suite.datasets.vanhateren import block_split
 
     for n in (100, 101, 250, 999, 60_000, 60_123):
         trn, vld = block_split(n)

@@ -1,4 +1,4 @@
-"""suite.distributions: samplers against their distributions, KLs against references."""
+"""brainlike_suite.methods.distributions: samplers against their distributions, KLs against references."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from suite import distributions as dist
+from brainlike_suite.methods import distributions as dist
 
 
 def gen(seed: int = 0) -> torch.Generator:

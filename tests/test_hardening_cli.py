@@ -114,7 +114,7 @@ def test_scientific_notation_reaches_the_run(capsys, tmp_path):
 def test_repository_configs_parse_as_before():
     """The new loader only adds exponent floats: every configs/*.yaml reads the same as with
     yaml.safe_load, so no stored run changes its key."""
-    files = sorted(config.CONFIG_DIR.rglob("*.yaml"))
+    files = sorted(config.config_dir().rglob("*.yaml")) + config._method_config_files()
     assert files
     for path in files:
         assert load_yaml(path) == (yaml.safe_load(path.read_text()) or {}), path

@@ -16,7 +16,7 @@ import torch
 
 from suite import registry
 from suite.config import build_grid
-from suite.distributions import poisson_n_exp
+from brainlike_suite.methods.distributions import poisson_n_exp
 from suite.errors import DuplicateRegistrationError, NonFiniteLossError
 from suite.method import Budget
 from suite.registry import METHODS, create_method, discover
@@ -253,7 +253,7 @@ def scratch_registry(monkeypatch):
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
-        if name.startswith("suite_plugins."):
+        if name.startswith(registry.EXTRA_PACKAGE_PREFIX):
             del sys.modules[name]
 
 
@@ -279,14 +279,14 @@ def plugin_file(folder: Path, module: str, method: str) -> None:
 
 
 def test_plugin_named_like_a_builtin_module_loads(tmp_path, scratch_registry):
-    import suite_plugins.methods.sparse_coding as builtin
+    import brainlike_suite.methods.sparse_coding as builtin
 
     plugin_file(tmp_path, "sparse_coding", "my_coder")
     discover([tmp_path])
     assert "my_coder" in METHODS.names() and "lca" in METHODS.names()
-    assert sys.modules["suite_plugins.methods.sparse_coding"] is builtin  # built-in names stay
-    assert METHODS.get("lca").__module__ == "suite_plugins.methods.sparse_coding.methods"
-    assert METHODS.get("my_coder").__module__ != "suite_plugins.methods.sparse_coding"
+    assert sys.modules["brainlike_suite.methods.sparse_coding"] is builtin  # built-in names stay
+    assert METHODS.get("lca").__module__ == "brainlike_suite.methods.sparse_coding.methods"
+    assert METHODS.get("my_coder").__module__ != "brainlike_suite.methods.sparse_coding"
 
 
 def test_two_plugin_folders_with_the_same_file_name_both_load(tmp_path, scratch_registry):
@@ -295,7 +295,7 @@ def test_two_plugin_folders_with_the_same_file_name_both_load(tmp_path, scratch_
     discover([tmp_path / "a", tmp_path / "b"])
     assert {"model_a", "model_b"} <= set(METHODS.names())
     mod_a, mod_b = METHODS.get("model_a").__module__, METHODS.get("model_b").__module__
-    assert mod_a != mod_b and mod_a.startswith("suite_plugins.") and mod_b.endswith(".model")
+    assert mod_a != mod_b and mod_a.startswith(registry.EXTRA_PACKAGE_PREFIX) and mod_b.endswith(".model")
     discover([tmp_path / "a"])  # loading a folder again changes nothing
     discover([str(tmp_path / "a" / ".." / "a")])
 

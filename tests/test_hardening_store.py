@@ -333,7 +333,7 @@ def test_report_folder_and_files_follow_the_umask(tmp_path):
 # -- 2. file modes -----------------------------------------------------------------------------
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
 def test_store_files_are_created_with_the_umask_mode(tmp_path, umask, mode, monkeypatch):
-    from suite.patchbuild import write_patch_file
+    from suite.data.patchbuild import write_patch_file
 
     old = os.umask(umask)
     try:

@@ -11,7 +11,7 @@ import torch
 from helmholtz_helpers import bihm, exact, rate, tiny_model
 from progress_recorder import RecordingProgress
 from suite.config import load_method_configs, load_profile, settings_for
-from suite.data import load_dataset
+from suite.data.loading import load_dataset
 from suite.errors import DataError, HyperparameterError, UnknownNameError
 from suite.method import Budget
 from suite.registry import create_method

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import suite.amortization_gap as gap_module
+import suite.analyses.amortization_gap as gap_module
 from suite import registry
 from suite.config import RunSpec, build_grid
-from suite.data import Dataset, load_dataset
+from suite.data.sources import Dataset
+from suite.data.loading import load_dataset
 from suite.evaluation import subset_of_test_split, validation_subset
 from suite.loss_curve import LossCurve
 from suite.method import Inference, Method

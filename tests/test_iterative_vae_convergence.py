@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import reports
-from suite.convergence import convergence_trace, has_trajectory, log_steps
+from suite.analyses.convergence import convergence_trace, has_trajectory, log_steps
 from suite.method import Inference, Method
 from suite.registry import METHODS
 
@@ -143,8 +143,8 @@ def test_lca_trajectory_reaches_the_lasso_solution():
     """LCA beside the iterative VAEs: its trajectory hook runs plain Euler steps from u = 0, whose
     fixed point is the lasso solution of the sparse-coding solver."""
     m = METHODS.get("lca")((1, 4, 4), 8, seed=0, max_iter=1500, dt=0.1)
-    from suite_plugins.methods.sparse_coding.lasso import lasso_objective  # after discovery
-    from suite_plugins.methods.sparse_coding.solvers import lca
+    from brainlike_suite.methods.sparse_coding.lasso import lasso_objective  # after discovery
+    from brainlike_suite.methods.sparse_coding.solvers import lca
     x = torch.randn(20, 16, generator=torch.Generator().manual_seed(0))
     points = list(m.infer_trajectory(x, [1, 10, 1500]))
     assert [t for t, _, _ in points] == [1, 10, 1500]

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from suite.distributions import poisson_kl_from_log, poisson_kl_sum
+from brainlike_suite.methods.distributions import poisson_kl_from_log, poisson_kl_sum
 from suite.registry import METHODS
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from suite.distributions import PoissonTruncationWarning, poisson_n_exp, relaxed_poisson
+from brainlike_suite.methods.distributions import PoissonTruncationWarning, poisson_n_exp, relaxed_poisson
 from suite.errors import HyperparameterError
 from suite.method import Budget
 from suite.registry import METHODS

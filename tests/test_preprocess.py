@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from suite.errors import DataError
-from suite.preprocess import (CANDIDATES_PER_PATCH, NAT16, PVAE_CORRECTED, PVAE_REFERENCE,
+from suite.data.preprocess import (CANDIDATES_PER_PATCH, NAT16, PVAE_CORRECTED, PVAE_REFERENCE,
                               RECIPES, PatchRecipe, contrast_normalize, crop_border,
                               gaussian_kernel, patch_std, process_image, recipe_named,
                               sample_patch_positions, sample_patches, to_gray_float, whiten,
@@ -350,7 +350,7 @@ def mid_band_unevenness(patches: np.ndarray) -> float:
 
 
 def test_reference_recipe_statistics_on_a_van_hateren_image(shared_data):
-    from suite.datafiles import read_image
+    from suite.data.datafiles import read_image
 
     tiff = shared_data / "vanhateren" / "imk_single.tiff"
     if not tiff.is_file():

@@ -10,7 +10,7 @@ import pytest
 
 from suite.cli import main
 from suite.config import build_grid
-from suite.gabor import best_window_energy, gabor_like_fraction, orientedness
+from suite.analyses.gabor import best_window_energy, gabor_like_fraction, orientedness
 from suite.registry import discover
 from suite.reproduce import claims as claims_mod
 from suite.reproduce.checks import errors_shrink, lasso_agreement

@@ -12,9 +12,9 @@ from suite.registry import create_method, discover
 from threads import one_thread  # noqa: F401  (autouse fixture)
 
 discover()
-from suite_plugins.methods.sparse_coding import (SOLVERS, fista, lasso_working_set,  # noqa: E402
+from brainlike_suite.methods.sparse_coding import (SOLVERS, fista, lasso_working_set,  # noqa: E402
                                                  soft_threshold)
-from suite_plugins.methods.sparse_coding.dictionary_learning import (  # noqa: E402
+from brainlike_suite.methods.sparse_coding.dictionary_learning import (  # noqa: E402
     dictionary_step, normalize_atoms, random_atoms, resample_atoms)
 
 D, SHAPE = 16, (1, 4, 4)

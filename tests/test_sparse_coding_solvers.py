@@ -12,7 +12,7 @@ from threads import one_thread  # noqa: F401  (autouse fixture)
 from suite.registry import discover
 
 discover()
-from suite_plugins.methods.sparse_coding import (GramLasso, SOLVERS, lasso_objective,  # noqa: E402
+from brainlike_suite.methods.sparse_coding import (GramLasso, SOLVERS, lasso_objective,  # noqa: E402
                                                  lasso_working_set, lipschitz_bound, soft_threshold,
                                                  solve)
 
@@ -100,7 +100,7 @@ def test_working_set_grows_over_rounds(reference):
 
 def test_rows_too_large_for_working_sets_finish_dense(monkeypatch, reference):
     """Rows whose next working set would not fit are finished by the dense iteration."""
-    from suite_plugins.methods.sparse_coding import working_set
+    from brainlike_suite.methods.sparse_coding import working_set
 
     x, atoms, lam = problem()
     monkeypatch.setattr(working_set, "MAX_GRAM_NUMBERS", B * 2 ** 2)  # only the first round fits

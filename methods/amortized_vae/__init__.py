@@ -5,6 +5,6 @@
 An encoder maps x to posterior parameters, a reparameterized code is decoded, and the loss is
 sse + β·KL. The shared network, loss, training loop and inference are in :mod:`.base`, the
 architectures (``arch`` = ``enc|dec``) in :mod:`.architectures`, one module per posterior family.
-The distribution math (KLs, samplers, soft clamps) is in :mod:`suite.distributions`.
+The distribution math (KLs, samplers, soft clamps) is in :mod:`brainlike_suite.methods.distributions`.
 """
 from . import categorical, gaussian, laplace, poisson  # noqa: F401  (importing registers them)

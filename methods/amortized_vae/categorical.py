@@ -2,7 +2,7 @@
 
 One K-way categorical latent: the encoder gives logits (B, K), q = softmax(logits), prior uniform,
 
-    KL = Σ_k q_k·log q_k + log K     (:func:`suite.distributions.categorical_kl_uniform`),
+    KL = Σ_k q_k·log q_k + log K     (:func:`brainlike_suite.methods.distributions.categorical_kl_uniform`),
 
 reported per unit as the terms q_k·(log q_k + log K) (they sum to the KL; a single term can be
 negative). Training codes are Gumbel-softmax relaxed one-hots at temperature T (annealed 1 → 0.1
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from suite.distributions import categorical_kl_uniform_terms, gumbel_softmax
+from brainlike_suite.methods.distributions import categorical_kl_uniform_terms, gumbel_softmax
 from suite.registry import register
 from suite.training import temperature_hparams
 

@@ -1,7 +1,7 @@
 """The Gaussian VAE (G-VAE) and its rectified variant (``gvae_relu``), METHODS.md §1.
 
 Encoder output h (B, 2K) = (μ, s): posterior N(μ, σ²) with log σ = softclamp_sym(s, 5.3)
-(= 5.3·tanh(s/5.3)); prior N(0, 1); closed-form KL (:func:`suite.distributions.gaussian_kl`).
+(= 5.3·tanh(s/5.3)); prior N(0, 1); closed-form KL (:func:`brainlike_suite.methods.distributions.gaussian_kl`).
 Codes are samples a = μ + σε (T = 1); KNN features μ. ``gvae_relu`` decodes relu(a) instead of a
 (codes = relu(a)), whose moments under z ~ N(μ, σ²), with α = μ/σ, Φ/φ the standard normal
 cdf/pdf, are
@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from suite import hparams as hp
-from suite.distributions import gaussian_kl, gaussian_rsample, softclamp_sym
+from brainlike_suite.methods.distributions import gaussian_kl, gaussian_rsample, softclamp_sym
 from suite.registry import register
 
 from .base import COMMON_HPARAMS, AmortizedVAE, Posterior

@@ -7,14 +7,14 @@ Posterior: Poisson(λ_k), λ = r·δr, from the encoder's output h (B, K):
 
 so λ ≤ e⁵ ≈ 148. The effective log δr = log λ − log r (after both clamps) enters the KL,
 
-    KL_k = r_k·(1 − δr_k + δr_k·log δr_k)     (:func:`suite.distributions.poisson_kl_from_log`),
+    KL_k = r_k·(1 − δr_k + δr_k·log δr_k)     (:func:`brainlike_suite.methods.distributions.poisson_kl_from_log`),
 
 and is the KNN feature. Training codes are relaxed counts from the exponential-arrival-time
-sampler (:func:`suite.distributions.relaxed_poisson`) at temperature T (annealed 1 → 0.05 over the
+sampler (:func:`brainlike_suite.methods.distributions.relaxed_poisson`) at temperature T (annealed 1 → 0.05 over the
 first half of training), with n_exp the (1 − 1e-5) quantile of Poisson(r_max), r_max the largest
 posterior rate seen so far in this fit (updated every step, so it is never stale; the fast
 sampler's cost does not grow with it). Evaluation codes are exact counts (T = 0,
-:func:`suite.distributions.poisson_counts`); E[a] = Var[a] = λ (recon = g(λ); the exact loss
+:func:`brainlike_suite.methods.distributions.poisson_counts`); E[a] = Var[a] = λ (recon = g(λ); the exact loss
 adds Σ_k λ_k‖φ_k‖²).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from suite import hparams as hp
 from suite.errors import NonFiniteLossError
-from suite.distributions import (poisson_kl_from_log, poisson_kl_sum, relaxed_poisson,
+from brainlike_suite.methods.distributions import (poisson_kl_from_log, poisson_kl_sum, relaxed_poisson,
                                  softclamp_upper)
 from suite.registry import register
 from suite.training import temperature_hparams
@@ -78,7 +78,7 @@ class PoissonVAE(AmortizedVAE):
 
     def total_kl(self, post: Posterior) -> Tensor:
         """The same sum as Σ unit_kl in one fused pass with a closed-form gradient
-        (:func:`suite.distributions.poisson_kl_sum`); it cut the training step on nat16 patches
+        (:func:`brainlike_suite.methods.distributions.poisson_kl_sum`); it cut the training step on nat16 patches
         (B = 1000, K = 512) from about 59 to 45 ms on one CPU thread."""
         log_rate, log_prior = post
         return poisson_kl_sum(log_rate, log_prior, torch.exp(log_rate), torch.exp(log_prior))

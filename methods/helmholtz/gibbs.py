@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from suite.distributions import gumbel_softmax
+from brainlike_suite.methods.distributions import gumbel_softmax
 
 from .estimators import EVAL_ROWS, log_sqrt_p_tilde_star_hat
 from .model import HelmholtzPair

@@ -48,7 +48,7 @@ sampler's number of arrivals early in training (see :mod:`.poisson`).
 Evaluation runs ``t_test`` steps (far more than t_train) at the evaluation temperature and
 returns the :class:`~suite.method.Inference` of the final state. :meth:`IterativeVAE.
 infer_trajectory` yields it at chosen intermediate steps too, for the convergence trace
-(:func:`suite.convergence.convergence_trace`). Randomness comes from ``self.generator``.
+(:func:`suite.analyses.convergence.convergence_trace`). Randomness comes from ``self.generator``.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ import torch
 from torch import Tensor, nn
 
 from suite import hparams as hp
-from suite.distributions import softclamp_sym
+from brainlike_suite.methods.distributions import softclamp_sym
 from suite.errors import HyperparameterError
 from suite.loss_curve import LossCurve, schedule_end
 from suite.method import Budget, Inference, Method
@@ -170,7 +170,7 @@ class IterativeVAE(Method):
     ``_on_train_state(t, state)``: called with each new state s_t of a training unroll
         (t = 0 … t_train − 1, ``self.inner_step`` = t during that step's draws); default no-op.
 
-    Trajectory hook (for :func:`suite.convergence.convergence_trace`)
+    Trajectory hook (for :func:`suite.analyses.convergence.convergence_trace`)
     ------------------------------------------------------------------
     ``infer_trajectory(x, steps)`` runs max(steps) evaluation steps on x (B, D) and yields
     ``(t, Inference, delta_norm)`` at every requested step t ≥ 1 (ascending): the Inference of the

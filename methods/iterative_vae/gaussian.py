@@ -31,7 +31,7 @@ component from c_init = 1; mapped here to c_μ = ``clamp_mu``, c_ξ = ``clamp_lo
 c_μ, c_dμ go 1 → 7, c_ξ 1 → 2, c_dξ 1 → 3 over the first 10% of training (:mod:`.base`);
 evaluation uses the final values.
 
-KL(q_t ‖ q_{t−1}) is the closed-form Gaussian KL (:func:`suite.distributions.gaussian_kl`).
+KL(q_t ‖ q_{t−1}) is the closed-form Gaussian KL (:func:`brainlike_suite.methods.distributions.gaussian_kl`).
 Samples are drawn at temperature 1 in training and evaluation.
 
 Inference of a state: codes = act(z) for one sample z ~ q (samples for iG, relu(z)·g for
@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 
 from suite import hparams as hp
-from suite.distributions import gaussian_kl, softclamp_sym
+from brainlike_suite.methods.distributions import gaussian_kl, softclamp_sym
 from suite.method import Inference
 from suite.registry import register
 

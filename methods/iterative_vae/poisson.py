@@ -34,11 +34,11 @@ main/train.py ``Trainer.iteration``):
   largest rate max_{b,k} e^{u_t} of the new state at unroll step t (the reference's running
   average meter of ``posterior.rate.max()``, created afresh each epoch and never reset
   otherwise). The maxima accumulate in a device tensor, read once per refresh. The truncation is
-  deliberate, so :class:`~suite.distributions.PoissonTruncationWarning` is silenced for these
+  deliberate, so :class:`~brainlike_suite.methods.distributions.PoissonTruncationWarning` is silenced for these
   draws. Outside training (evaluation draws exact counts anyway) the sampler picks n_exp itself.
 
 KL(q_t ‖ q_{t−1}) is the standard Poisson KL r_{t−1}·f(r_t / r_{t−1}), f(δ) = 1 − δ + δ log δ
-(:func:`suite.distributions.poisson_kl_from_log`; the reference multiplied by the posterior rate
+(:func:`brainlike_suite.methods.distributions.poisson_kl_from_log`; the reference multiplied by the posterior rate
 instead). The sampler's temperature anneals linearly from ``temp_start`` (1) to ``temp_final``
 (0.01) over the first ``temp_ramp`` (50%) of training; evaluation draws exact counts.
 
@@ -50,7 +50,7 @@ Fused loops (the same equations, fewer tensor operations): both precompute, per 
 η(ff − b) − z·(η Φᵀ Σ⁻¹ Φ); both reuse each state's rates e^u for its draw (and, in training, for
 the KL). Evaluation (:meth:`IPVAE.evaluation_step`) runs in place without autograd; training
 (:meth:`IPVAE.chunk_loss`) backpropagates the KL through its closed-form gradient
-(:func:`suite.distributions.poisson_kl_sum`).
+(:func:`brainlike_suite.methods.distributions.poisson_kl_sum`).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from suite import hparams as hp
-from suite.distributions import (POISSON_N_EXP_MAX_RATE, PoissonTruncationWarning,
+from brainlike_suite.methods.distributions import (POISSON_N_EXP_MAX_RATE, PoissonTruncationWarning,
                                  poisson_kl_from_log, poisson_kl_sum, poisson_n_exp,
                                  relaxed_poisson, softclamp_upper)
 from suite.method import Inference
@@ -154,7 +154,7 @@ class IPVAE(IterativeVAE):
     def _check_rate(self, rate_max: float, what: str) -> None:
         """Stop a diverged run with :class:`~suite.errors.NonFiniteLossError` when the largest
         rate the training sampler sees is NaN, infinite or beyond what it can draw
-        (:data:`~suite.distributions.POISSON_N_EXP_MAX_RATE`; the soft clamps keep real rates
+        (:data:`~brainlike_suite.methods.distributions.POISSON_N_EXP_MAX_RATE`; the soft clamps keep real rates
         below e^10) instead of letting the sampler fail with its own error."""
         if not rate_max <= POISSON_N_EXP_MAX_RATE:  # NaN fails the comparison too
             value = rate_max if not math.isfinite(rate_max) else (
@@ -231,7 +231,7 @@ class IPVAE(IterativeVAE):
                    size: int, start: int = 0) -> tuple[State, Tensor]:
         """The base class's loop, fused: the drive is one addmm (η folded into the offset and
         the lateral matrix, once per chunk), each state's rates e^u serve its draw and the KL,
-        and the KL's gradient is closed-form (:func:`suite.distributions.poisson_kl_sum`).
+        and the KL's gradient is closed-form (:func:`brainlike_suite.methods.distributions.poisson_kl_sum`).
         Steps ``start`` … ``start + size − 1`` of the unroll (their n_exp, their rate maxima)."""
         eta = torch.exp(self.params["log_lr"])
         offset = eta * (lik.ff - self.bias)

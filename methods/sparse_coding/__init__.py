@@ -3,8 +3,7 @@
 The solvers are plain functions for reuse (e.g. re-inferring another model's codes on its
 frozen dictionary): x (B, D), dictionary (K, D) with unit-norm rows, codes (B, K).
 
-    from suite.registry import discover; discover()
-    from suite_plugins.methods.sparse_coding import fista, lca, lasso_working_set
+    from brainlike_suite.methods.sparse_coding import fista, lca, lasso_working_set
 
 Modules: :mod:`.lasso` (the problem, objective, duality gap, soft threshold),
 :mod:`.solvers` (dense ISTA, FISTA, LCA), :mod:`.working_set` (the same solvers on growing

@@ -60,7 +60,7 @@ class RunContext:
 
     @classmethod
     def make(cls, out, device="auto", data_dir=None, cache_dir=None, plugin_dirs=()) -> "RunContext":
-        from ..data import resolve_cache_dir, resolve_data_dir
+        from ..data.sources import resolve_cache_dir, resolve_data_dir
 
         def absolute(p) -> str:
             return str(Path(p).expanduser().resolve())
@@ -73,14 +73,10 @@ class RunContext:
 
 
 def worker_environment() -> dict[str, str]:
-    """Environment variables a worker needs to import the suite and find the same folders:
-    ``PYTHONPATH`` with the suite's root first, and every ``BRAINLIKE_*`` variable."""
-    from ..registry import REPO_ROOT
-
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = {k: v for k, v in os.environ.items() if k.startswith("BRAINLIKE_")}
-    env["PYTHONPATH"] = path
-    return env
+    """Environment variables a worker needs to find the same folders and plugins: every
+    ``BRAINLIKE_*`` variable. Workers import the suite as installed in their Python (the same
+    environment on a cluster's shared file system), never through ``PYTHONPATH``."""
+    return {k: v for k, v in os.environ.items() if k.startswith("BRAINLIKE_")}
 
 
 def record_crash(out: str | Path, key: str, spec: dict | None, reason: str, node: str | None,

@@ -25,13 +25,13 @@ def add_status_arguments(p) -> None:
 @command("status", "show the runs submitted with --executor slurm or ray: done, running, queued, "
                    "failed", add_status_arguments)
 def cmd_status(args) -> int:
-    from ..config import CONFIG_DIR, load_yaml
+    from ..config import config_dir, load_yaml
     from ..store import Store
     from . import executor_for_submission
     from .follow import follow, status_lines
     from .submissions import SUBMISSIONS, load_submissions
 
-    out = Path(args.out or load_yaml(CONFIG_DIR / "suite.yaml").get("out", "results"))
+    out = Path(args.out or load_yaml(config_dir() / "suite.yaml").get("out", "results"))
     subs = load_submissions(out)
     if not subs:
         n = len(Store(out).records())

@@ -16,7 +16,7 @@ from suite.registry import discover
 def plugin(module: str):
     """A built-in method family's module (``"sparse_coding.solvers"``), after discovery."""
     discover()
-    return importlib.import_module(f"suite_plugins.methods.{module}")
+    return importlib.import_module(f"brainlike_suite.methods.{module}")
 
 
 def lasso_objectives(x: np.ndarray, atoms: np.ndarray, codes: np.ndarray, lam: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from suite.gabor import gabor_like, gabor_like_fraction
+from suite.analyses.gabor import gabor_like, gabor_like_fraction
 
 from .checks import errors_shrink, estimator_convergence, lasso_agreement
 from .context import ClaimContext, Experiment, by_hparam, by_method, metric
@@ -73,7 +73,7 @@ def judge_lasso(ctx: ClaimContext) -> Judgement:
     arrays = ctx.arrays(rec)
     if "dictionary" not in arrays:
         return Judgement(None, "—", reason="the LCA run stored no dictionary")
-    from suite.data import load_dataset
+    from suite.data.loading import load_dataset
 
     ds = load_dataset(rec["spec"]["dataset"], ctx.data_dir)
     rng = np.random.default_rng(0)

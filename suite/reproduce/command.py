@@ -65,7 +65,7 @@ def select_claims(text: str) -> list[Claim]:
 def contexts(claims: list[Claim], args, out: Path) -> list[ClaimContext]:
     """A ClaimContext per claim: its run specs, and which data roles are unavailable here."""
     from suite.config import parse_seeds
-    from suite.data import resolve_data_dir
+    from suite.data.sources import resolve_data_dir
     from suite.registry import DATASETS
     from suite.store import Store
 

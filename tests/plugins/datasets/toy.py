@@ -1,7 +1,7 @@
 """Toy datasets for the engine's tests: tiny, labelled, built in milliseconds."""
 import torch
 
-from suite.data import Dataset, DatasetSource
+from suite.data.sources import Dataset, DatasetSource
 from suite.registry import register_dataset
 
 

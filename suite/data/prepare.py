@@ -7,7 +7,7 @@
   for ``vH16``, the CIFAR-10 python batches for ``CIFAR16``, the IDX / ``.amat`` files for
   ``MNIST`` / ``bMNIST`` (checked, then copied into the data folder).
 - ``--recipe NAME`` (``vH16``, ``CIFAR16``): the patch recipe to build with, one of
-  :data:`suite.preprocess.RECIPES`; the default is ``pvae-reference``, the P-VAE papers' own
+  :data:`suite.data.preprocess.RECIPES`; the default is ``pvae-reference``, the P-VAE papers' own
   preprocessing, so that a built file matches the authors' ``processed.npy`` in distribution.
   The recipe's name and fields are recorded in the file's ``processed.json``.
 
@@ -21,12 +21,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .data import DATA_DIR_ENV, resolve_data_dir
-from .errors import ConfigError, DataError
+from .sources import DATA_DIR_ENV, resolve_data_dir
+from ..errors import ConfigError, DataError
 from .filesource import FileDatasetSource, prepare_command
 from .patchbuild import RecipeBuilder
 from .preprocess import RECIPES, recipe_named
-from .progress import ProgressFactory, tqdm_progress
+from ..progress import ProgressFactory, tqdm_progress
 
 
 def _stderr(message: str) -> None:
@@ -41,13 +41,13 @@ def prepare(name: str, *, data_dir: str | Path | None, from_dir: str | Path | No
 
     data_dir: the data folder (None: ``$BRAINLIKE_DATA_DIR``, else ``~/Datasets``);
     seed: seeds the builders' random choices (held-out images, patch positions);
-    recipe: the name of the patch recipe (:data:`suite.preprocess.RECIPES`) of a patch
+    recipe: the name of the patch recipe (:data:`suite.data.preprocess.RECIPES`) of a patch
     dataset's builder (None: the builder's default, ``pvae-reference``); a :class:`DataError`
     lists the valid names, a :class:`ConfigError` says when the dataset has no patch recipe.
     Raises :class:`ConfigError` for a wrong combination of options and :class:`DataError`
     when the files cannot be got or built.
     """
-    from .registry import DATASETS
+    from ..registry import DATASETS
 
     source = DATASETS.get(name)
     ddir = resolve_data_dir(data_dir)

@@ -4,7 +4,7 @@ A :class:`FileDatasetSource` lists its accepted :class:`Layout` s (a folder unde
 and the files it must hold). :meth:`FileDatasetSource.locate` returns the first complete one;
 when none is, it raises :class:`DataMissingError` naming the dataset, the files expected, the
 folders searched (and what was found there) and the exact ``prepare`` commands that get or
-build the files. The hooks of ``python run_suite.py prepare`` (:mod:`suite.prepare`) live here
+build the files. The hooks of ``python run_suite.py prepare`` (:mod:`suite.data.prepare`) live here
 too: :attr:`remote_files` + :meth:`after_download` for ``--download``, :meth:`build` for
 ``--from DIR``.
 """
@@ -16,11 +16,11 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from .data import DATA_DIR_ENV, Availability, Dataset, DatasetSource, resolve_data_dir
+from .sources import DATA_DIR_ENV, Availability, Dataset, DatasetSource, resolve_data_dir
 from .download import RemoteFile, fetch
-from .errors import DataError, DataMissingError
-from .progress import ProgressFactory, null_progress
-from .store import atomic_write
+from ..errors import DataError, DataMissingError
+from ..progress import ProgressFactory, null_progress
+from ..store import atomic_write
 
 
 @dataclasses.dataclass(frozen=True)

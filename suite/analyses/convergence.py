@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .method import Method
-from .metrics import distortion
+from ..method import Method
+from ..metrics import distortion
 
 TRACE_METRICS = ("r2", "sse", "frac_zeros", "delta_norm", "rate", "r2_sample", "sse_sample")
 OPTIONAL_METRICS = ("rate", "r2_sample", "sse_sample")

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Iterable
 import torch
 from torch import Tensor
 
-from .errors import DataError
+from ..errors import DataError
 
 DATA_DIR_ENV = "BRAINLIKE_DATA_DIR"
 CACHE_DIR_ENV = "BRAINLIKE_CACHE_DIR"
@@ -101,7 +101,7 @@ def write_array_cache(path: Path, arrays: dict) -> Path:
     """Write ``arrays`` to the ``.npz`` cache file ``path`` atomically (mode 0666 minus umask)."""
     import numpy as np
 
-    from .store import atomic_write
+    from ..store import atomic_write
 
     return atomic_write(Path(path), lambda fh: np.savez(fh, **arrays))
 
@@ -202,37 +202,3 @@ class DatasetSource:
 
     def load(self, data_dir: Path, cache_dir: Path) -> Dataset:
         raise NotImplementedError
-
-
-def unavailable_datasets(names: Iterable[str], data_dir: str | Path | None = None) -> dict[str, str]:
-    """{name: why} for the registered datasets among ``names`` whose files are not in the data
-    folder (:meth:`DatasetSource.availability`, once per dataset): checked before any run."""
-    from .registry import DATASETS
-
-    ddir = resolve_data_dir(data_dir)
-    missing = {}
-    for name in dict.fromkeys(names):
-        available = DATASETS.get(name).availability(ddir)
-        if not available.ok:
-            missing[name] = available.detail
-    return missing
-
-
-_memo: dict[tuple, Dataset] = {}
-
-
-def load_dataset(name: str, data_dir: str | Path | None = None,
-                 cache_dir: str | Path | None = None) -> Dataset:
-    """Load (once per process) and validate the registered dataset ``name``."""
-    from .registry import DATASETS
-
-    source = DATASETS.get(name)
-    ddir, cdir = resolve_data_dir(data_dir), resolve_cache_dir(cache_dir)
-    key = (name, str(ddir), str(cdir))
-    if key not in _memo:
-        ds = source.load(ddir, cdir)
-        if tuple(ds.shape) != tuple(source.shape):
-            raise DataError(f"{name}: loaded images of shape {tuple(ds.shape)}, "
-                            f"the source declares {tuple(source.shape)}")
-        _memo[key] = ds.validate()
-    return _memo[key]

@@ -1,6 +1,6 @@
 """Building a patch dataset from many images, one image in memory at a time.
 
-:func:`stream_patches` draws the same patches as :func:`suite.preprocess.sample_patches` on
+:func:`stream_patches` draws the same patches as :func:`suite.data.preprocess.sample_patches` on
 the processed images (the same positions and the same contrast selection for the same generator
 state) but loads, processes and cuts one image at a time, so that thousands of 1536x1024 van
 Hateren images (tens of GB once processed) or 60,000 CIFAR-10 images need no more memory than
@@ -18,11 +18,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .preprocess import (PatchRecipe, cut_patches, positions_by_image, process_image,
                          select_patches)
-from .progress import ProgressFactory, null_progress
-from .store import atomic_write, write_json
+from ..progress import ProgressFactory, null_progress
+from ..store import atomic_write, write_json
 
 
 def stream_patches(load: Callable[[int], np.ndarray], raw_shapes: Sequence[tuple[int, int]],
@@ -31,11 +31,11 @@ def stream_patches(load: Callable[[int], np.ndarray], raw_shapes: Sequence[tuple
                    desc: str = "images") -> np.ndarray:
     """(n, p*p) float32 patches at uniformly random positions of the processed images.
 
-    load(i): the raw image i (any array :func:`suite.preprocess.to_gray_float` accepts);
+    load(i): the raw image i (any array :func:`suite.data.preprocess.to_gray_float` accepts);
     raw_shapes[i]: its (rows, columns) before processing; recipe: the pipeline
-    (:func:`suite.preprocess.process_image`), patch size p and contrast threshold
+    (:func:`suite.data.preprocess.process_image`), patch size p and contrast threshold
     min_patch_std; rng: a seeded numpy Generator; names[i]: how errors name image i (default:
-    its index). The selection is :func:`suite.preprocess.select_patches`: each round of
+    its index). The selection is :func:`suite.data.preprocess.select_patches`: each round of
     candidates loads, processes and cuts the images that received one, one image at a time
     (images with no candidate are not loaded), so a second round, needed only when too many
     candidates fall below the threshold, loads images again.
@@ -91,8 +91,8 @@ def recipe_info(recipe: PatchRecipe, inputs: Sequence[str]) -> dict:
     the pipeline, for a sidecar."""
     return {"recipe_name": recipe.name, "recipe": dataclasses.asdict(recipe),
             "recipe_hash": recipe.hash(*inputs),
-            "pipeline": f"suite.preprocess.process_image with the {recipe.name!r} recipe "
-                        "(suite.preprocess.RECIPES, docs/DATA.md)"}
+            "pipeline": f"suite.data.preprocess.process_image with the {recipe.name!r} recipe "
+                        "(suite.data.preprocess.RECIPES, docs/DATA.md)"}
 
 
 class RecipeBuilder:

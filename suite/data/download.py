@@ -15,9 +15,9 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from .errors import DataError
-from .progress import ProgressFactory, null_progress
-from .store import atomic_write
+from ..errors import DataError
+from ..progress import ProgressFactory, null_progress
+from ..store import atomic_write
 
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "brainlike-suite (python urllib)"

@@ -32,9 +32,9 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
-from .method import Inference
-from .metrics import evaluate
+from ..errors import ConfigError
+from ..method import Inference
+from ..metrics import evaluate
 
 GAP_SOLVERS = ("lca", "fista")
 DEFAULT_LAMS = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -45,12 +45,12 @@ REPORTED = ("sse", "r2", "lifetime_sparsity", "population_sparsity", "frac_zeros
 
 
 def _solver(name: str):
-    from .registry import discover
+    from ..registry import discover
 
     if name not in GAP_SOLVERS:
         raise ConfigError(f"unknown amortization-gap solver {name!r}; use one of {list(GAP_SOLVERS)}.")
     discover()
-    module = importlib.import_module("suite_plugins.methods.sparse_coding.solvers")
+    module = importlib.import_module("brainlike_suite.methods.sparse_coding.solvers")
     return getattr(module, name)
 
 
@@ -142,8 +142,8 @@ def applies_to(family: str) -> bool:
 def run_gap(dictionary: Tensor, x_val: Tensor, settings: dict, seed: int) -> list[dict]:
     """:func:`amortization_gap` on a seeded random subset of ``settings["max_val"]`` samples of
     ``x_val`` (all when None; :func:`suite.subsets.subset_indices`, seeded from the run seed)."""
-    from .seeding import derive_seed
-    from .subsets import subset_indices
+    from ..seeding import derive_seed
+    from ..subsets import subset_indices
 
     idx = subset_indices(x_val.shape[0], settings["max_val"], derive_seed(seed, "amortization gap"))
     if idx is not None:

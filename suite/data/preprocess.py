@@ -15,7 +15,7 @@ Per image (numpy float64 arrays of shape (H, W), see DATA.md):
 :func:`sample_patches` draws square patches at uniformly random positions with a seeded
 ``numpy.random.Generator``, keeping only patches whose pixel standard deviation reaches the
 recipe's ``min_patch_std`` (:func:`select_patches`, the one selection rule that
-:func:`suite.patchbuild.stream_patches` shares). A recipe's :meth:`PatchRecipe.hash` goes into
+:func:`suite.data.patchbuild.stream_patches` shares). A recipe's :meth:`PatchRecipe.hash` goes into
 cache keys, so a change of any knob rebuilds the cache.
 
 Named recipes (:data:`RECIPES`, ``prepare --recipe NAME``): :data:`NAT16` (whitening only, the
@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from .errors import DataError
+from ..errors import DataError
 
 # Bump when the code of a step changes the numbers it produces (it invalidates every cache).
 PIPELINE_VERSION = 1
