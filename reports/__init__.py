@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Callable
 
 from .collect import ReportContext, aggregate, runs_frame
-from .amortization_gap import amortization_gap
-from .convergence import convergence
+from .amortization_gap_report import amortization_gap
+from .convergence_report import convergence
 from .figures import dictionary_grids, rate_distortion, sparsity_vs_distortion
 from .formatting import config_label
 from .tables import footnotes, leaderboard, leaderboards, render, sweeps

@@ -76,7 +76,7 @@ def test_nonneg_codes_and_bad_input():
 
 
 def test_report_section_writes_table_and_figure(tmp_path):
-    from reports.amortization_gap import amortization_gap as section
+    from reports.amortization_gap_report import amortization_gap as section
     from reports.collect import ReportContext, aggregate, runs_frame
 
     def record(key, method, seed, sse, gap):

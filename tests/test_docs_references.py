@@ -18,8 +18,8 @@ heading whose first word is the section number, optionally with a trailing perio
 "§": ``## 3. Sparsity``, ``### 1.2 Poisson VAE (`pvae`)``. A bare "§N" inside one of the
 specifications directly in ``docs/`` cites that document's own section N. A citation by title
 (a Markdown-file name, an optional comma, then a title in double quotes, as the code cites the
-protocol's "Convergence" and "Rate") must match, case-insensitively, part of a heading of the
-target.
+protocol's "Convergence" and "Rate") must appear, case-insensitively and as whole words, in a
+heading of the target.
 """
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def listed_files() -> set[str]:
     """The repository's files as git lists them (tracked, and untracked but not ignored), as
     POSIX paths relative to the root; the test skips when git cannot list them."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"],
                              cwd=REPO, capture_output=True, check=True, timeout=120).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"git cannot list the repository's files here ({type(exc).__name__}: {exc})")
@@ -95,7 +96,9 @@ def candidates(ref: str, source: str) -> list[str]:
     duplicates; paths outside the repository left out): relative to the root, to ``source``'s
     folder, and for a bare name in ``docs/``."""
     root = REPO.resolve()
-    paths = [REPO / ref, (REPO / source).parent / ref] + ([REPO / DOCS / ref] if "/" not in ref else [])
+    paths = [REPO / ref, (REPO / source).parent / ref]
+    if "/" not in ref:
+        paths.append(REPO / DOCS / ref)
     out = []
     for path in paths:
         try:
@@ -145,7 +148,7 @@ def test_references_are_found(references):
 
 def test_markdown_references_resolve(files, references):
     problems = []
-    for rel, line, ref in references:
+    for rel, line, ref in dict.fromkeys(references):  # a Markdown link names its file twice
         if resolve(ref, rel, files) is not None or Path(ref).name in EXTERNAL:
             continue
         if rel.endswith(".py") and GENERATED_OUTPUTS.fullmatch(ref):
@@ -177,20 +180,28 @@ def section_citations(files: set[str]) -> list[tuple[str, int, str, str, str]]:
     return out
 
 
+def _key(number: str) -> tuple[int, ...]:
+    """Sort key of a dotted section number: "2" < "10", "1.2" < "1.10"."""
+    return tuple(int(part) for part in number.split("."))
+
+
 def test_cited_sections_exist(files):
     cites = section_citations(files)
     assert any(doc.endswith("METHODS.md") for _, _, doc, _, _ in cites), \
-        "no 'METHODS.md §N' citation found: the scanner is broken (the code cites METHODS.md §1-4)"
+        "no METHODS.md section citation found, though the code cites them: the scanner is broken"
     problems, cache = [], {}
     for rel, line, doc, target, number in cites:
         if not target:
             problems.append(f"{rel}:{line}: cites {doc} §{number}, but {doc} names no file of the "
                             "repository")
             continue
-        numbers, _ = cache.setdefault(target, headings(target))
+        if target not in cache:
+            cache[target] = headings(target)[0]
+        numbers = cache[target]
         if number not in numbers:
+            have = ", ".join(sorted(numbers, key=_key)) or "none"
             problems.append(f"{rel}:{line}: cites {doc} §{number}, but {target} has no heading "
-                            f"numbered {number} (it has: {', '.join(sorted(numbers)) or 'none'})")
+                            f"numbered {number} (it has: {have})")
     assert not problems, ("cited sections missing (headings must start with the number, e.g. "
                           "'## 3. Sparsity'):\n" + "\n".join(problems))
 
@@ -204,8 +215,8 @@ def test_sections_cited_by_title_exist(files):
             if target is None:
                 continue  # reported by test_markdown_references_resolve
             _, titles = headings(target)
-            title = m.group(2).strip().lower()
-            if not any(title in t.lower() for t in titles):
+            title = re.compile(rf"\b{re.escape(m.group(2).strip())}\b", re.IGNORECASE)
+            if not any(title.search(t) for t in titles):
                 problems.append(f"{rel}:{line_of(text, m.start(2))}: cites {m.group(1)} "
                                 f"\"{m.group(2)}\", but no heading of {target} contains it")
     assert not problems, "sections cited by title missing:\n" + "\n".join(problems)

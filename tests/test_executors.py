@@ -12,7 +12,8 @@ import reports
 import suite.executors as executors
 from suite.cli import main
 from suite.config import build_grid
-from suite.executors.base import ENDED, QUEUED, RUNNING, UNKNOWN, EngineExecutor, EngineState, EngineUnreachable, \
+from suite.executors.engine import EngineExecutor
+from suite.executors.base import ENDED, QUEUED, RUNNING, UNKNOWN, EngineState, EngineUnreachable, \
     RunContext
 from suite.executors.follow import build_view, follow, outcomes
 from suite.executors.options import add_executor_arguments, executor_options, parse_memory_mb

@@ -242,7 +242,7 @@ def test_convergence_and_gap_tables_mark_unconverged_runs_too(tmp_path):
 
 
 def test_gap_note_names_the_sample_counts_of_both_row_kinds():
-    from reports.amortization_gap import SAMPLES_NOTE, samples_note
+    from reports.amortization_gap_report import SAMPLES_NOTE, samples_note
 
     def rec(ev, gap=True):
         return {"spec": {"eval": ev}, "traces": {"amortization_gap": [{}] if gap else None}}

@@ -8,32 +8,11 @@ heavy: the command line imports it to add its flags.
 """
 from __future__ import annotations
 
-from .options import ExecutorOptions, add_executor_arguments, executor_options, require_extra
+from .kinds import executor_for_submission, get_executor
+from .options import ExecutorOptions, add_executor_arguments, executor_options
 
 __all__ = ["ExecutorOptions", "add_executor_arguments", "execute", "executor_for_submission",
            "executor_options", "get_executor"]
-
-
-def get_executor(options: ExecutorOptions):
-    """The executor named ``options.name`` (a SuiteError naming the extra when it is missing)."""
-    require_extra(options.name)
-    if options.name == "slurm":
-        from .slurm import SlurmExecutor
-
-        return SlurmExecutor(options)
-    if options.name == "ray":
-        from .ray_exec import RayExecutor
-
-        return RayExecutor(options)
-    from .local import LocalExecutor
-
-    return LocalExecutor(options)
-
-
-def executor_for_submission(submission):
-    """An executor able to ask the engine of an earlier ``submission`` about its runs."""
-    return get_executor(ExecutorOptions(name=submission.executor,
-                                        ray_address=submission.engine.get("address")))
 
 
 def execute(specs: list, out, settings: dict, args):

@@ -104,34 +104,3 @@ class Executor(abc.ABC):
 
     def close(self) -> None:
         """Release what this executor started or connected to."""
-
-
-class EngineExecutor(Executor):
-    """An executor that hands runs to a distributed engine; see the module docstring."""
-
-    default_poll_seconds: ClassVar[float] = 5.0
-
-    @property
-    def poll_seconds(self) -> float:
-        return float(self.options.poll_seconds or self.default_poll_seconds)
-
-    def run(self, specs: list, ctx: RunContext, show_progress: bool = True):
-        from .follow import submit_and_follow
-
-        return submit_and_follow(self, specs, ctx, show_progress)
-
-    @abc.abstractmethod
-    def submit(self, specs: list, ctx: RunContext, submission) -> None:
-        """Hand ``specs`` to the engine; record in ``submission.engine`` how to find them."""
-
-    @abc.abstractmethod
-    def states(self, submission) -> dict[str, EngineState]:
-        """The engine's view of each run of ``submission`` (raises :class:`EngineUnreachable`)."""
-
-    @abc.abstractmethod
-    def cancel(self, submission) -> None:
-        """Stop the runs of ``submission`` that are queued or running."""
-
-    def describe(self, submission) -> str:
-        """Where the runs went (job ids, cluster address), for the message after submitting."""
-        return f"{len(submission.runs)} runs to {self.name}"

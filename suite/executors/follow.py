@@ -193,7 +193,7 @@ def outcomes(view: View) -> list[RunOutcome]:
 
 def submit_and_follow(executor, specs: list, ctx, show_progress: bool = True):
     """:meth:`EngineExecutor.run` (see :mod:`suite.executors.base`)."""
-    from . import executor_for_submission
+    from .kinds import executor_for_submission
     from .submissions import run_label
 
     store = Store(ctx.out)

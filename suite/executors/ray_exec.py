@@ -21,8 +21,9 @@ import sys
 import threading
 
 from ..errors import SuiteError
-from .base import ENDED, QUEUED, RUNNING, UNKNOWN, EngineExecutor, EngineState, EngineUnreachable, \
+from .base import ENDED, QUEUED, RUNNING, UNKNOWN, EngineState, EngineUnreachable, \
     RunContext, record_crash, worker_environment
+from .engine import EngineExecutor
 
 NAMESPACE = "brainlike_suite"
 STATUS_TIMEOUT_S = 60

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from ..errors import SuiteError
 from ..runner import run_one
-from .base import ENDED, QUEUED, RUNNING, EngineExecutor, EngineState, EngineUnreachable, RunContext, \
+from .base import ENDED, QUEUED, RUNNING, EngineState, EngineUnreachable, RunContext, \
     worker_environment
+from .engine import EngineExecutor
 
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING"}
 ENDED_STATES = {"COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED", "NODE_FAIL",

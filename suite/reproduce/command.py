@@ -30,7 +30,7 @@ from .verdict import NOT_MEASURABLE, Judgement, decide
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from suite.cli import add_data_arguments, add_out_argument
+    from suite.commands.common import add_data_arguments, add_out_argument
     from suite.executors import add_executor_arguments
 
     p.add_argument("--profile", default="standard", help="standard (default, CPU) | paper (GPU)")
@@ -157,8 +157,8 @@ def print_claims(claims: list[Claim], ctxs: list[ClaimContext]) -> None:
 
 
 def cmd_reproduce(args) -> int:
-    from suite.cli import check_out
-    from suite.cli import store_dir
+    from suite.commands.common import check_out
+    from suite.commands.common import store_dir
     from suite.registry import discover
 
     check_out(args)  # --out and --to are usable, before any work (exit 2)

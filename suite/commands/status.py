@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import command
-
+NAME = "status"
+HELP = "show the runs submitted with --executor slurm or ray: done, running, queued, failed"
 WATCH_POLL_SECONDS = 5.0
 
 
-def add_status_arguments(p) -> None:
+def add_arguments(p) -> None:
     p.add_argument("--out", default=None, help="result store folder (default: results)")
     p.add_argument("--watch", action="store_true",
                    help="follow the runs live until none is queued or running")
@@ -22,14 +22,12 @@ def add_status_arguments(p) -> None:
     p.add_argument("--no-progress", action="store_true", help="with --watch: lines instead of a bar")
 
 
-@command("status", "show the runs submitted with --executor slurm or ray: done, running, queued, "
-                   "failed", add_status_arguments)
-def cmd_status(args) -> int:
+def run(args) -> int:
     from ..config import config_dir, load_yaml
     from ..store import Store
-    from . import executor_for_submission
-    from .follow import follow, status_lines
-    from .submissions import SUBMISSIONS, load_submissions
+    from ..executors import executor_for_submission
+    from ..executors.follow import follow, status_lines
+    from ..executors.submissions import SUBMISSIONS, load_submissions
 
     out = Path(args.out or load_yaml(config_dir() / "suite.yaml").get("out", "results"))
     subs = load_submissions(out)

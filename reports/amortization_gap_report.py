@@ -45,12 +45,20 @@ SAMPLES_NOTE = ("Samples: the amortized row is the run's own metrics (the leader
 def samples_note(records: list[dict]) -> str:
     """:data:`SAMPLES_NOTE`, with the sample counts configured in the specs of the ``records``
     that hold a gap analysis (when the specs record them; None: all)."""
+    from suite.errors import ConfigError
+    from suite.settings import EvalSettings
+
     counts = set()
     for rec in records:
         ev = (rec.get("spec") or {}).get("eval") or {}
-        if (rec.get("traces") or {}).get("amortization_gap") and "max_val" in ev:
-            gap = ev.get("amortization_gap")
-            counts.add((ev["max_val"], gap.get("max_val") if isinstance(gap, dict) else None))
+        if not (rec.get("traces") or {}).get("amortization_gap") or "max_val" not in ev:
+            continue  # no gap rows, or a spec that does not record its sample counts
+        try:
+            settings = EvalSettings.from_mapping(ev, where=f"run {rec.get('key')}: eval")
+        except ConfigError:
+            continue  # a spec of another layout: its counts are unknown
+        gap = settings.amortization_gap
+        counts.add((settings.max_val, None if gap is None else gap.max_val))
     listed = "; ".join(f"own {'all' if own is None else own}, re-inferred {'all' if gap is None else gap}"
                        for own, gap in sorted(counts, key=str))
     return f"{SAMPLES_NOTE} Configured here: {listed}." if listed else SAMPLES_NOTE
