@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from suite.capabilities import DataKind
 from suite.data.sources import Dataset
 from suite.data.datafiles import as_images, read_amat
 from suite.data.download import RemoteFile
@@ -44,7 +45,7 @@ class BinarizedMNIST(FileDatasetSource):
     name = "bMNIST"
     description = "binarized MNIST (Larochelle & Murray), fixed 0/1 draws: 50k train / 10k valid / 10k test"
     shape = SHAPE
-    is_binary = True
+    data_kind = DataKind.BINARY
     remote_files = tuple(RemoteFile(f, sha, (URL + f,), size) for f, (sha, size) in PUBLISHED.items())
     download_subdir = "BinarizedMNIST"
     from_hint = "binarized_mnist_{train,valid,test}.amat (text or MAT)"
@@ -66,7 +67,7 @@ class BinarizedMNIST(FileDatasetSource):
             x[split] = torch.from_numpy(as_images(rows, what=f"bMNIST {path}", shape=SHAPE,
                                                   value_range=(0, 1)))
         return Dataset(name=self.name, train=x["train"], val=x["valid"], test=x["test"], shape=SHAPE,
-                       is_binary=True,
+                       data_kind=DataKind.BINARY,
                        provenance={"source": "binarized MNIST of Larochelle & Murray (2011), from MNIST",
                                    "files": [str(p) for p in paths]})
 

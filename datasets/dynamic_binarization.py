@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from suite.capabilities import DataKind
 from suite.data.sources import Availability, Dataset, DatasetSource
 from suite.data.loading import load_dataset
 from suite.errors import DataError, DataMissingError
@@ -42,7 +43,7 @@ def _from_parent(attribute: str) -> property:
 class DynamicBinarization(DatasetSource):
     """``<parent>-bin``: the parent dataset with every pixel replaced by a Bernoulli draw."""
 
-    is_binary = True
+    data_kind = DataKind.BINARY
 
     def __init__(self, parent: str, seed: int = 0):
         self.derived_from, self.seed = parent, seed
@@ -72,7 +73,7 @@ class DynamicBinarization(DatasetSource):
                                         f"{self.name} {split}")
                  for split in ("train", "val", "test") if getattr(base, split) is not None}
         return dataclasses.replace(
-            base, name=self.name, is_binary=True, **draws,
+            base, name=self.name, data_kind=DataKind.BINARY, **draws,
             provenance={**base.provenance, "binarization": f"x ~ Bernoulli(pixel of {self.derived_from}), "
                         f"torch generator seeded with derive_seed({self.name!r}, split, {self.seed})"})
 

@@ -13,23 +13,29 @@ Built from the rows of :func:`suite.analyses.amortization_gap.amortization_gap` 
   those (2000 of 10000 in the quick profile): the table's note says so, with the counts the
   runs' specs configured.
 - ``figures/amortization_gap_<dataset>_<profile>.png``: lifetime sparsity against sse; per
-  configuration (one colour) its own inference as a large filled marker and each solver's λ
-  sweep as a line (LCA solid, FISTA dashed), the λ values annotated.
+  configuration (its method's colour, :mod:`reports.style`) its own inference as a large star
+  and each solver's λ sweep as a line (LCA solid, FISTA dashed), the λ values annotated, 95%
+  half-widths as error bars where several seeds have the row; two legends right of the axes
+  (configurations; kinds of inference), never over the data.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from .collect import ReportContext, Table
-from .figures import SSE_LABEL, _save, label_axes, new_figure
+from .figures import SPARSITY_LABEL, SSE_LABEL, _save, label_axes, new_figure
 from .formatting import UNCONVERGED_NOTE, fmt_number, fmt_param, slug
+from .stats import mean_ci
+from .style import config_colours, heading_handle, legend_outside
 from .tables import write_formats
 
 METRICS = ("sse", "r2", "lifetime_sparsity", "population_sparsity", "frac_zeros", "dead_frac")
+CI_METRICS = ("sse", "lifetime_sparsity")
+"""The metrics of the figure's axes, whose 95% half-widths over seeds ``gap_frame`` adds."""
 OWN = "amortized"
 """The ``solver`` label of a method's own inference."""
 LINESTYLES = {"lca": "-", "fista": "--"}
@@ -66,8 +72,9 @@ def samples_note(records: list[dict]) -> str:
 
 def gap_frame(ctx: ReportContext, table: Table) -> pd.DataFrame:
     """One row per (configuration, solver, λ) with the mean over seeds of :data:`METRICS`
-    (``solver`` = ``amortized``, λ NaN for the method's own inference); empty when no run of
-    ``table`` stored a gap analysis."""
+    (``solver`` = ``amortized``, λ NaN for the method's own inference), the number of seeds
+    ``n_seeds`` and the 95% half-widths ``<m>_ci`` of :data:`CI_METRICS` (NaN with one seed);
+    empty when no run of ``table`` stored a gap analysis."""
     by_key = ctx.records_by_key
     rows = []
     for i in range(len(table)):
@@ -88,7 +95,11 @@ def gap_frame(ctx: ReportContext, table: Table) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame[list(METRICS)] = frame[list(METRICS)].astype(np.float64)
     keys = ["order", "method", "config", "solver", "lam"]
-    mean = frame.groupby(keys, dropna=False, sort=False)[list(METRICS)].mean().reset_index()
+    groups = frame.groupby(keys, dropna=False, sort=False)
+    mean = groups[list(METRICS)].mean().reset_index()
+    mean["n_seeds"] = groups.size().to_numpy()
+    for m in CI_METRICS:
+        mean[f"{m}_ci"] = [mean_ci(v)[1] for v in groups[m].agg(list)]
     mean["own_rank"] = (mean["solver"] != OWN).astype(int)
     mean = mean.sort_values(["order", "own_rank", "solver", "lam"], kind="stable")
     own_sse = mean[mean["solver"] == OWN].set_index("order")["sse"]
@@ -110,29 +121,54 @@ def gap_table(frame: pd.DataFrame, labels: dict[int, str] | None = None,
     return headers, rows
 
 
+def _errors(part: pd.DataFrame, metric: str):
+    """The half-widths of ``metric`` for ``errorbar`` (None when no row has one)."""
+    col = f"{metric}_ci"
+    if col not in part or not np.isfinite(part[col].to_numpy(dtype=np.float64)).any():
+        return None
+    return np.nan_to_num(part[col].to_numpy(dtype=np.float64), nan=0.0)
+
+
 def gap_figure(frame: pd.DataFrame, title: str, path: Path) -> Path:
-    """Lifetime sparsity against sse: own inference (large marker) and re-inference sweeps."""
+    """Lifetime sparsity against sse: own inference (large star) and re-inference sweeps, one
+    colour per configuration; legends right of the axes."""
     configs = list(dict.fromkeys(frame["config"]))
-    cmap = matplotlib.colormaps["tab10" if len(configs) <= 10 else "tab20"]
+    method_of = dict(zip(frame["config"], frame["method"]))
+    colours = dict(zip(configs, config_colours(method_of[c] for c in configs)))
+    solvers = sorted(set(frame["solver"]) - {OWN})
     with new_figure((7.0, 5.0)) as fig:
         ax = fig.add_subplot()
-        for j, config in enumerate(configs):
-            colour = cmap(j % cmap.N)
+        config_handles = []
+        for config in configs:
+            colour = colours[config]
             sub = frame[frame["config"] == config]
             own = sub[sub["solver"] == OWN]
-            ax.plot(own["sse"], own["lifetime_sparsity"], "*", ms=14, color=colour,
-                    mec="black", mew=0.6, label=f"{config} ({OWN})")
-            for solver, part in sub[sub["solver"] != OWN].groupby("solver", sort=True):
+            ax.errorbar(own["sse"], own["lifetime_sparsity"], xerr=_errors(own, "sse"),
+                        yerr=_errors(own, "lifetime_sparsity"), fmt="*", ms=14, color=colour,
+                        mec="black", mew=0.6, capsize=2, lw=0.8)
+            for k, (solver, part) in enumerate(sub[sub["solver"] != OWN].groupby("solver",
+                                                                                  sort=True)):
                 part = part.sort_values("lam")
-                ax.plot(part["sse"], part["lifetime_sparsity"], LINESTYLES.get(solver, ":"),
-                        marker="o", ms=4, lw=1.0, color=colour, label=f"{config} ({solver})")
-                for r in part.itertuples():
-                    ax.annotate(f"λ={fmt_param(r.lam)}", (r.sse, r.lifetime_sparsity),
-                                xytext=(3, 3), textcoords="offset points", fontsize=6)
-        label_axes(ax, SSE_LABEL, "lifetime sparsity", title)
-        ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        return _save(fig, path)
+                ax.errorbar(part["sse"], part["lifetime_sparsity"], xerr=_errors(part, "sse"),
+                            yerr=_errors(part, "lifetime_sparsity"),
+                            ls=LINESTYLES.get(solver, ":"), marker="o", ms=4, lw=1.0,
+                            color=colour, capsize=2)
+                if k == 0:  # the solvers reach nearly the same points: label one sweep
+                    for r in part.itertuples():
+                        ax.annotate(f"λ={fmt_param(r.lam)}", (r.sse, r.lifetime_sparsity),
+                                    xytext=(3, 3), textcoords="offset points", fontsize=6)
+            config_handles.append(Line2D([], [], color=colour, lw=6, label=config))
+        kinds = [Line2D([], [], ls="none", marker="*", ms=12, color="0.6", mec="black",
+                        mew=0.6, label=f"own ({OWN}) inference")]
+        kinds += [Line2D([], [], ls=LINESTYLES.get(s, ":"), marker="o", ms=4, color="0.35",
+                         label=f"{s.upper()} re-inference, λ sweep") for s in solvers]
+        label_axes(ax, SSE_LABEL, SPARSITY_LABEL, title)
+        legend_outside(ax, [*config_handles, heading_handle(""), heading_handle("inference:"),
+                            *kinds], title="configuration")
+        if "n_seeds" in frame and frame["n_seeds"].max() > 1:
+            ax.text(0.0, -0.13, "error bars: 95% confidence half-widths over seeds",
+                    transform=ax.transAxes, fontsize=7, ha="left", va="top")
+        return _save(fig, path, tight=True)
 
 
 def amortization_gap(ctx: ReportContext) -> list[Path]:

@@ -10,23 +10,28 @@ method's test horizon). Every configuration with a trace is shown: the iterative
   final step t_test, and the state change ‖Δs‖ at the final step. Values are means over the
   configuration's seeds that have a trace with the same steps (the first seed's steps).
 - ``figures/convergence_<dataset>_<profile>.png``: R² (left) and frac_zeros (right) against the
-  inference step (log axis), one line per configuration; iterative VAEs solid, other families
-  dashed.
+  inference step (log axis), one line per configuration in its method's colour and family's
+  marker (:mod:`reports.style`); solid where inference was trained through its unrolled steps
+  (a training horizon), dashed otherwise; a band of 95% half-widths over seeds where several
+  seeds have the trace; the legend right of the axes.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from scipy import stats
 
 from .collect import ReportContext, Table
-from .figures import FAMILY_MARKERS, _save, label_axes, new_figure
+from .figures import _save, label_axes, new_figure
 from .formatting import UNCONVERGED_NOTE, fmt_number, slug
+from .style import config_colours, family_marker, heading_handle, legend_outside
 from .tables import write_formats
 
-CURVES = (("r2", "R² (per sample, mean)"), ("frac_zeros", "fraction of zero codes"))
+CURVES = (("r2", "R² (unitless; per sample, mean)"),
+          ("frac_zeros", "fraction of zero codes (0 to 1)"))
 NOTE = ("Metrics of the inference state after t steps on the validation set, averaged over "
         "samples and seeds (streamed; see suite/convergence.py). The leaderboard uses the final "
         "step.")
@@ -39,7 +44,8 @@ def _trace(record: dict) -> dict | None:
 
 def mean_trace(traces: list[dict]) -> dict:
     """The elementwise mean over seeds of traces with the first one's steps (None stays None
-    where every seed lacks a value)."""
+    where every seed lacks a value), and under ``<key>_ci`` the 95% half-width over seeds
+    (Student t; None where fewer than 2 seeds have a value)."""
     steps = traces[0]["steps"]
     same = [t for t in traces if t["steps"] == steps]
     out = {"steps": steps, "n_seeds": len(same), "train_steps": same[0].get("train_steps")}
@@ -53,7 +59,17 @@ def mean_trace(traces: list[dict]) -> dict:
         ok = np.isfinite(arr)
         counts, sums = ok.sum(0), np.where(ok, arr, 0.0).sum(0)
         out[key] = [float(s / c) if c else None for s, c in zip(sums, counts)]
+        out[f"{key}_ci"] = [_half_width(arr[ok[:, j], j]) for j in range(arr.shape[1])]
     return out
+
+
+def _half_width(values: np.ndarray) -> float | None:
+    """The 95% half-width (Student t) of the mean of ``values``; None for fewer than 2."""
+    if len(values) < 2:
+        return None
+    if values.min() == values.max():
+        return 0.0
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
 
 
 def traces_by_config(ctx: ReportContext, table: Table) -> list[tuple[pd.Series, dict]]:
@@ -100,26 +116,45 @@ def convergence_rows(items: list[tuple[pd.Series, dict]],
 
 
 def convergence_figure(items: list[tuple[pd.Series, dict]], title: str, path: Path) -> Path:
-    """R² and frac_zeros against the inference step, one line per configuration."""
-    cmap = matplotlib.colormaps["tab10" if len(items) <= 10 else "tab20"]
+    """R² and frac_zeros against the inference step, one line per configuration (its method's
+    colour, its family's marker), with a band of 95% half-widths over seeds where there are
+    several; the legend right of the axes."""
+    colours = config_colours(meta["method"] for meta, _ in items)
     with new_figure((11.0, 4.5)) as fig:
         axes = fig.subplots(1, 2)
-        for j, (meta, tr) in enumerate(items):
-            style = "-" if meta["family"] == "iterative-vae" else "--"
-            marker = FAMILY_MARKERS.get(meta["family"], "v")
+        handles, banded = [], False
+        for colour, (meta, tr) in zip(colours, items):
+            # solid: inference trained through its unrolled steps (a training horizon)
+            style = "-" if tr.get("train_steps") is not None else "--"
+            marker = family_marker(meta["family"])
             for ax, (key, _) in zip(axes, CURVES):
                 if tr.get(key) is None:
                     continue
                 ys = np.array([np.nan if v is None else v for v in tr[key]], dtype=np.float64)
-                ax.plot(tr["steps"], ys, style, marker=marker, ms=3, lw=1.2,
-                        color=cmap(j % cmap.N), label=meta["config"])
+                ax.plot(tr["steps"], ys, style, marker=marker, ms=3, lw=1.2, color=colour)
+                ci = tr.get(f"{key}_ci")
+                if ci is not None and any(c is not None for c in ci):
+                    half = np.array([np.nan if c is None else c for c in ci], dtype=np.float64)
+                    ax.fill_between(tr["steps"], ys - half, ys + half, color=colour, alpha=0.18,
+                                    lw=0)
+                    banded = True
+            handles.append(Line2D([], [], ls=style, marker=marker, ms=4, lw=1.2, color=colour,
+                                  label=meta.get("label", meta["config"])))
         for ax, (_, label) in zip(axes, CURVES):
             ax.set_xscale("log")
-            label_axes(ax, "inference step t", label)
-        axes[0].legend(fontsize=8, loc="best")
+            label_axes(ax, "inference step t (iterations, log scale)", label)
+        lines = [Line2D([], [], ls="-", color="0.35", label="solid: trained through t_train"),
+                 Line2D([], [], ls="--", color="0.35", label="dashed: no training horizon")]
+        legend_outside(axes[1], [*handles, heading_handle(""), *lines], title="configuration")
+        notes = ["bands: 95% confidence half-widths over seeds"] if banded else []
+        if any(meta.get("label", meta["config"]) != meta["config"] for meta, _ in items):
+            notes.append(UNCONVERGED_NOTE)
+        if notes:
+            axes[0].text(0.0, -0.16, "\n".join(notes), transform=axes[0].transAxes, fontsize=7,
+                         ha="left", va="top")
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
-        return _save(fig, path)
+        return _save(fig, path, tight=True)
 
 
 def convergence(ctx: ReportContext) -> list[Path]:

@@ -4,13 +4,17 @@ Where a run's settings come from, later entries overriding earlier ones:
 
 1. the method class's ``hparams`` defaults;
 2. the profile ``configs/profiles/<profile>.yaml``: ``n_latents``, ``budget``, ``eval``, and its
-   ``datasets: {<dataset>: {n_latents, budget, eval}}`` section (``eval.holdout``, the slice of
-   the training split held out for early stopping, is validated and filled in with its default
-   here, so that it is part of every run key: :mod:`suite.subsets`);
+   ``datasets: {<dataset>: {n_latents, budget, eval}}`` section. ``eval`` is validated by
+   :class:`suite.settings.EvalSettings` (where every evaluation default lives); a run spec stores
+   its canonical dict, in which ``eval.holdout``, the slice of the training split held out for
+   early stopping, is always filled in, so that it is part of every run key (:mod:`suite.subsets`);
+   under the ``smoke`` profile, then, the method class's ``smoke_hparams`` and ``smoke_budget``
+   (the one source of smoke values);
 3. the method's own settings file, beside its code (:func:`method_config_file`: the family
    package's ``config.yaml``, or ``<module>.yaml`` beside a single-file plugin): for each
    method, entries keyed by a selector, applied from least to most specific: ``"*"``, ``"<profile>"``, ``"@<dataset>"``,
-   ``"<profile>@<dataset>"``; each entry may set ``hparams``, ``budget`` and ``n_latents``;
+   ``"<profile>@<dataset>"``; each entry may set ``hparams``, ``budget`` and ``n_latents``. The
+   whole file is validated when it is read (:func:`check_method_settings`);
 4. a user file given with ``--config FILE``: its ``method_config`` section, same format as 3;
 5. ``--set method.key=v1,v2,...``: a sweep over the listed values (``key`` is a hyperparameter,
    ``n_latents``, ``epochs``, ``max_seconds`` or ``max_steps``).
@@ -34,8 +38,8 @@ import yaml
 
 from .errors import ConfigError, UnknownNameError
 from .method import Budget
-from .registry import DATASETS, METHODS
-from .subsets import holdout_settings
+from .registry import DATASETS, METHODS, unavailable
+from .settings import EvalSettings
 
 
 
@@ -53,6 +57,10 @@ def config_dir() -> Path:
 
 
 BUDGET_KEYS = ("epochs", "max_seconds", "max_steps")
+PROFILE_KEYS = ("description", "n_latents", "budget", "eval", "datasets")
+PROFILE_DATASET_KEYS = ("n_latents", "budget", "eval")
+ENTRY_KEYS = ("hparams", "budget", "n_latents")
+"""The keys of one entry of a method settings file (and of ``--config``'s ``method_config``)."""
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -97,13 +105,39 @@ def load_profile(name: str) -> dict:
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"profile {path}: expected a mapping, got {type(data).__name__}: {data!r}")
-    unknown = set(data) - {"description", "n_latents", "budget", "eval", "datasets"}
+    unknown = set(data) - set(PROFILE_KEYS)
     if unknown:
-        raise ConfigError(f"profile {path}: unknown keys {sorted(unknown)}")
+        raise ConfigError(f"profile {path}: unknown keys {sorted(unknown)} "
+                          f"(allowed: {', '.join(PROFILE_KEYS)})")
     check_budget(f"profile {path}", data.get("budget"))
-    for dataset, entry in (data.get("datasets") or {}).items():
-        check_budget(f"profile {path}: datasets: {dataset}", (entry or {}).get("budget"))
+    check_n_latents(f"profile {path}", data.get("n_latents"))
+    EvalSettings.from_mapping(data.get("eval"), where=f"profile {path}: eval")
+    datasets = data.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise ConfigError(f"profile {path}: datasets must be a mapping DATASET -> "
+                          f"{{{', '.join(PROFILE_DATASET_KEYS)}}}, got {datasets!r}")
+    for dataset, entry in datasets.items():
+        where = f"profile {path}: datasets: {dataset}"
+        if entry is not None and not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping with keys {', '.join(PROFILE_DATASET_KEYS)}, "
+                              f"got {entry!r}")
+        entry = entry or {}
+        unknown = set(entry) - set(PROFILE_DATASET_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)} "
+                              f"(allowed: {', '.join(PROFILE_DATASET_KEYS)})")
+        check_budget(where, entry.get("budget"))
+        check_n_latents(where, entry.get("n_latents"))
+        if entry.get("eval") is not None:
+            EvalSettings.from_mapping({**(data.get("eval") or {}), **_mapping_or_error(where, entry["eval"])},
+                                      where=f"{where}: eval")
     return data
+
+
+def _mapping_or_error(where: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: eval must be a mapping, got {value!r}")
+    return value
 
 
 # -- per-method configuration ----------------------------------------------------------------
@@ -131,20 +165,67 @@ def _method_config_files() -> list[Path]:
 
 def load_method_configs(extra: Mapping[str, Any] | None = None) -> dict[str, dict]:
     """Merge the settings files of every registered method (:func:`method_config_file`; a
-    method may appear in one file only)."""
+    method may appear in one file only), each validated whole (:func:`check_method_settings`)."""
     merged: dict[str, dict] = {}
     origin: dict[str, Path] = {}
     for path in _method_config_files():
-        data = load_yaml(path)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping method -> selector -> settings")
+        data = check_method_settings(str(path), load_yaml(path))
         for method, entries in data.items():
-            if entries is not None and not isinstance(entries, dict):
-                raise ConfigError(f"{path}: {method} must be a mapping SELECTOR -> settings, got {entries!r}")
             if method in merged:
                 raise ConfigError(f"method {method!r} is configured in both {origin[method]} and {path}")
-            merged[method], origin[method] = entries or {}, path
+            merged[method], origin[method] = entries, path
     return merged
+
+
+def check_method_settings(where: str, data: Any, *, require_registered: bool = True) -> dict[str, dict]:
+    """Validate a whole method settings file (or ``--config``'s ``method_config`` section):
+    a mapping METHOD -> SELECTOR -> entry, where a selector is ``"*"``, ``"<profile>"``,
+    ``"@<dataset>"`` or ``"<profile>@<dataset>"`` (``<profile>`` a profile name) and an entry
+    has at most the keys of :data:`ENTRY_KEYS` (hyperparameter names of the method, a valid
+    budget, a positive ``n_latents``). Returns ``{method: {selector: entry}}`` (empty entries as
+    ``{}``); ConfigError naming ``where`` (the file) otherwise."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping METHOD -> SELECTOR -> settings, got {data!r}")
+    registered = set(METHODS.names())
+    some_failed = bool(unavailable("methods"))
+    profiles = profile_names()
+    out: dict[str, dict] = {}
+    for method, entries in data.items():
+        cls = METHODS.get(method) if method in registered else None
+        if cls is None and require_registered and not some_failed:
+            raise UnknownNameError("method", str(method), registered, hint=f"(configured in {where})")
+        if entries is not None and not isinstance(entries, dict):
+            raise ConfigError(f"{where}: {method} must be a mapping SELECTOR -> settings, got {entries!r}")
+        out[method] = {}
+        for sel, entry in (entries or {}).items():
+            at = f"{where}: {method}[{sel!r}]"
+            _check_selector(at, sel, profiles)
+            entry = _check_entry(at, entry)
+            if cls is not None:
+                unknown = sorted(set(entry.get("hparams") or {}) - set(cls.hparams))
+                if unknown:
+                    raise ConfigError(f"{at}: unknown hyperparameters {unknown} of {method} "
+                                      f"(valid: {', '.join(sorted(cls.hparams))})")
+            out[method][sel] = entry
+    return out
+
+
+_DATASET_SELECTOR_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*$")
+
+
+def _check_selector(where: str, sel: Any, profiles: list[str]) -> None:
+    """A selector: ``"*"``, ``"<profile>"``, ``"@<dataset>"`` or ``"<profile>@<dataset>"``."""
+    shapes = '"*", "<profile>", "@<dataset>" or "<profile>@<dataset>"'
+    if not isinstance(sel, str):
+        raise ConfigError(f"{where}: a selector must be text ({shapes}), got {sel!r}")
+    if sel == "*":
+        return
+    profile, at, dataset = sel.partition("@")
+    if at and not _DATASET_SELECTOR_RE.match(dataset):
+        raise ConfigError(f"{where}: malformed selector {sel!r}: expected {shapes}")
+    if (profile or not at) and profile not in profiles:
+        raise ConfigError(f"{where}: unknown profile {profile!r} in selector {sel!r} (profiles: "
+                          f"{', '.join(profiles)}; selectors: {shapes})")
 
 
 def _selectors(profile: str, dataset: str) -> list[str]:
@@ -155,14 +236,21 @@ def _check_entry(where: str, entry: Any) -> dict:
     if entry is None:
         return {}
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: expected a mapping with hparams/budget/n_latents, got {entry!r}")
-    unknown = set(entry) - {"hparams", "budget", "n_latents"}
+        raise ConfigError(f"{where}: expected a mapping with {'/'.join(ENTRY_KEYS)}, got {entry!r}")
+    unknown = set(entry) - set(ENTRY_KEYS)
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (allowed: hparams, budget, n_latents)")
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} (allowed: {', '.join(ENTRY_KEYS)})")
     if not isinstance(entry.get("hparams") or {}, dict):
         raise ConfigError(f"{where}: hparams must be a mapping NAME -> value, got {entry['hparams']!r}")
     check_budget(where, entry.get("budget"))
+    check_n_latents(where, entry.get("n_latents"))
     return entry
+
+
+def check_n_latents(where: str, value: Any) -> None:
+    """An ``n_latents`` setting: a positive integer, or absent (None)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise ConfigError(f"{where}: n_latents must be a positive integer, got {value!r}")
 
 
 def budget_problem(key: str, value: Any) -> str | None:
@@ -354,17 +442,32 @@ def settings_for(method: str, dataset: str, profile_name: str, profile: dict,
                  method_configs: Mapping[str, dict], user_method_config: Mapping[str, dict]) -> dict:
     """Merged {hparams, budget, n_latents, eval} for one (method, dataset, profile), before --set.
 
-    Returns also ``user_hparams``: what the user's --config set (part of the overrides)."""
+    ``eval`` is the canonical dict of :class:`suite.settings.EvalSettings` (what the run spec
+    stores). Under the ``smoke`` profile the method class's ``smoke_hparams`` and
+    ``smoke_budget`` come first, before the method's settings file. Returns also
+    ``user_overrides``: what the user's --config set (part of the overrides)."""
     settings = {"hparams": {}, "budget": dict(profile.get("budget") or {}),
                 "n_latents": profile.get("n_latents"), "eval": dict(profile.get("eval") or {})}
     ds_prof = (profile.get("datasets") or {}).get(dataset) or {}
     settings["budget"].update(ds_prof.get("budget") or {})
     settings["eval"].update(ds_prof.get("eval") or {})
+    evaluation = EvalSettings.from_mapping(
+        settings["eval"], where=f"profile {profile_name!r}: eval (dataset {dataset})")
+    if evaluation.amortization_gap is not None:
+        from .analyses.amortization_gap import gap_solver
+        for solver in evaluation.amortization_gap.solvers:
+            gap_solver(solver)  # a ConfigError naming the registered lasso solvers otherwise
+    settings["eval"] = evaluation.to_dict()
     if ds_prof.get("n_latents") is not None:
         settings["n_latents"] = ds_prof["n_latents"]
+    if profile_name == "smoke":
+        cls = METHODS.get(method)
+        check_budget(f"{cls.__module__}.{cls.__qualname__}.smoke_budget", dict(cls.smoke_budget))
+        settings["hparams"].update(copy.deepcopy(dict(cls.smoke_hparams)))
+        settings["budget"].update(cls.smoke_budget)
     for sel in _selectors(profile_name, dataset):
         entry = (method_configs.get(method) or {}).get(sel)
-        _apply(settings, _check_entry(f"configs/methods: {method}[{sel!r}]", entry))
+        _apply(settings, _check_entry(f"settings of {method}[{sel!r}]", entry))
     user = {"hparams": {}, "budget": {}, "n_latents": None}
     for sel in _selectors(profile_name, dataset):
         entry = _check_entry(f"--config method_config: {method}[{sel!r}]",
@@ -394,11 +497,9 @@ def build_grid(methods: str | Iterable[str], datasets: str | Iterable[str], seed
     profile = load_profile(profile_name)
     method_configs = load_method_configs()
     user_method_config = dict(user_method_config or {})
-    for m, entries in user_method_config.items():
+    for m in user_method_config:
         METHODS.get(m)
-        if entries is not None and not isinstance(entries, dict):
-            raise ConfigError(f"--config method_config: {m} must be a mapping SELECTOR -> settings, "
-                              f"got {entries!r}")
+    user_method_config = check_method_settings("--config method_config", user_method_config)
     sweeps = parse_set(sets)
     for m in sweeps:
         METHODS.get(m)
@@ -420,7 +521,6 @@ def build_grid(methods: str | Iterable[str], datasets: str | Iterable[str], seed
                 skipped.append((method, dataset, reason))
                 continue
             base = settings_for(method, dataset, profile_name, profile, method_configs, user_method_config)
-            base["eval"]["holdout"] = holdout_settings(base["eval"])  # validated, in the key
             sweep = sweeps.get(method, {})
             keys = sorted(sweep)
             for combo in itertools.product(*(sweep[k] for k in keys)):

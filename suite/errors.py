@@ -60,3 +60,11 @@ class NonFiniteLossError(SuiteError, FloatingPointError):
 
 class DuplicateRegistrationError(SuiteError):
     """Two plugins registered the same name."""
+
+
+class CheckpointError(SuiteError, KeyError):
+    """A checkpoint (a method's ``state_dict``) that does not fit the method loading it: missing
+    or unexpected entries, or the state of a module the method does not have."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0] if self.args else ""

@@ -11,14 +11,17 @@ the seed derived from the run seed), never the first rows; labels follow the sam
 from __future__ import annotations
 
 import time
+from typing import Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .capabilities import LinearDictionary
 from .data.sources import Dataset
 from .method import Inference, Method
 from .seeding import derive_seed
+from .settings import EvalSettings
 from .subsets import subset_indices
 
 
@@ -54,30 +57,34 @@ def subset_of_test_split(ds: Dataset, max_val: int | None, seed: int) -> Tensor 
     return ds.test if idx is None else ds.test[idx.to(ds.test.device)]
 
 
-def evaluate_method(method: Method, ds: Dataset, eval_cfg: dict, seed: int) -> tuple[dict, dict]:
-    """Metrics dict and per-unit arrays of ``method`` on ``ds``'s validation split."""
+def evaluate_method(method: Method, ds: Dataset, settings: "EvalSettings | Mapping", seed: int,
+                    ) -> tuple[dict, dict]:
+    """Metrics dict and per-unit arrays of ``method`` on ``ds``'s validation split.
+
+    ``settings``: the run's :class:`~suite.settings.EvalSettings` (or its ``eval`` mapping)."""
     from .metrics import evaluate
 
-    x, labels = validation_subset(ds, eval_cfg.get("max_val"), seed)
+    settings = EvalSettings.from_mapping(settings)
+    x, labels = validation_subset(ds, settings.max_val, seed)
     t0 = time.perf_counter()
-    inf = infer_all(method, x, int(eval_cfg.get("infer_batch_size", 1000)))
+    inf = infer_all(method, x, settings.infer_batch_size)
     infer_seconds = time.perf_counter() - t0
     metrics, arrays = evaluate(
         inf, x.detach().cpu(), labels,
         knn_sizes=ds.knn_sizes if labels is not None else (),
-        knn_draws=int(eval_cfg.get("knn_draws", 100)), seed=seed,
-        dead_kl_threshold=float(eval_cfg.get("dead_kl_threshold", 0.01)),
+        knn_draws=settings.knn_draws, seed=seed,
+        dead_kl_threshold=settings.dead_kl_threshold,
         dead_unit_rule=method.dead_unit_rule)
     metrics["infer_seconds"] = infer_seconds
     metrics["infer_samples_per_second"] = x.shape[0] / max(infer_seconds, 1e-9)
     metrics["n_val"] = int(x.shape[0])
     with torch.no_grad():
         metrics.update(method.evaluate_extra(x))
-        if ds.test is not None and eval_cfg.get("extra_on_test", True):
-            test = subset_of_test_split(ds, eval_cfg.get("max_val"), seed)
+        if ds.test is not None and settings.extra_on_test:
+            test = subset_of_test_split(ds, settings.max_val, seed)
             metrics.update({f"test_{k}": v for k, v in method.evaluate_extra(test).items()})
-    d = method.dictionary()
-    if d is not None:
+    d = method.dictionary() if isinstance(method, LinearDictionary) else None
+    if d is not None:  # None: no linear dictionary for this configuration
         arrays["dictionary"] = d.detach().cpu().numpy().astype(np.float32)
     arrays["data_shape"] = np.asarray(ds.shape, dtype=np.int64)
     return metrics, arrays

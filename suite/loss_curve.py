@@ -40,9 +40,9 @@ its schedules end, :func:`schedule_end`) checks it: a run whose comparison windo
 its schedules ended (one stopped early by its time limit, or with a ramp set past 75%) is not
 converged, with that reason, since it never trained at its configured β and temperature.
 
-The loss is the training loss (minibatch estimates), not the loss on a held-out set that
-PROTOCOL.md's wording suggests: it is what every family computes anyway, at no extra cost, and
-the held-out slice (:func:`suite.subsets.holdout_split`) stays the BiHM's early-stopping set.
+The loss is the training loss (minibatch estimates, PROTOCOL.md §12), not a held-out loss: it
+is what every family computes anyway, at no extra cost, and the held-out slice
+(:func:`suite.subsets.holdout_split`) stays the BiHM's early-stopping set.
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ naming both.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib
@@ -48,7 +49,7 @@ ENTRY_POINT_GROUPS = {"methods": "brainlike_suite.methods", "datasets": "brainli
 BUILTIN_PACKAGES = {"methods": "brainlike_suite.methods", "datasets": "brainlike_suite.datasets"}
 EXTRA_PACKAGE_PREFIX = "brainlike_plugin_"
 INSTALL_HINT = "pip install -c constraints.txt -e .  (in the checkout)"
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Registry(Generic[T]):
         self._origin: dict[str, str] = {}
 
     def add(self, name: str, obj: T, origin: str) -> None:
-        if not _NAME_RE.match(name or ""):
+        if not NAME_PATTERN.match(name or ""):
             raise SuiteError(f"{self.kind} name {name!r} (from {origin}) must start with a letter "
                              "and contain only letters, digits, '_' and '-'.")
         if name in self._items:
@@ -153,12 +154,21 @@ def _origin_of(obj: Any) -> str:
 
 def register(cls):
     """Class decorator registering a :class:`suite.method.Method` subclass under ``cls.name``."""
+    from .capabilities import DataKind, undeclared_hooks
     from .method import Method
 
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise SuiteError(f"@register expects a Method subclass, got {cls!r}")
     if not isinstance(cls.family, str) or not cls.family:
         raise SuiteError(f"method {cls.name!r}: family must be a non-empty label, got {cls.family!r}")
+    kinds = cls.data_kinds
+    if not isinstance(kinds, (set, frozenset)) or not kinds or not kinds <= DataKind.ALL:
+        raise SuiteError(f"method {cls.name!r}: data_kinds must be a non-empty set of "
+                         f"{sorted(DataKind.ALL)} (suite.capabilities.DataKind), got {kinds!r}")
+    for hook, capability in undeclared_hooks(cls):
+        raise SuiteError(f"method {cls.name!r} defines the hook {hook!r} but does not declare the "
+                         f"capability suite.capabilities.{capability}: add it to the class's bases "
+                         f"(class {cls.__name__}(..., {capability})), or the suite never calls it.")
     unknown = set(cls.smoke_hparams) - set(cls.hparams)
     if unknown:
         raise SuiteError(f"method {cls.name!r}: smoke_hparams names unknown hyperparameters "
@@ -171,9 +181,15 @@ def register_dataset(source):
     """Decorator (or call) registering a :class:`suite.data.DatasetSource` class or instance."""
     from .data.sources import DatasetSource
 
+    from .capabilities import DataKind
+
     obj = source() if isinstance(source, type) else source
     if not isinstance(obj, DatasetSource):
         raise SuiteError(f"@register_dataset expects a DatasetSource, got {source!r}")
+    try:
+        DataKind.check(obj.data_kind, f"dataset {obj.name!r}")
+    except ValueError as exc:
+        raise SuiteError(f"{exc} (suite.capabilities.DataKind)") from None
     DATASETS.add(obj.name, obj, _origin_of(source) + f"[{obj.name}]")
     return source
 
@@ -294,6 +310,24 @@ def discover(extra_dirs: Iterable[str | Path] = ()) -> None:
             raise
     for d in extra:
         _load_extra_dir(d)
+
+
+@contextlib.contextmanager
+def isolated():
+    """Within the block, registrations, import failures and loaded plugin folders are the
+    block's own: everything registered or loaded inside is forgotten when it ends (tests and the
+    ``check`` command load plugin folders without leaving them registered)."""
+    discover()
+    saved = [(reg, dict(reg._items), dict(reg._origin)) for reg in (METHODS, DATASETS)]
+    failures, dirs = list(_failures), set(_loaded_dirs)
+    try:
+        yield
+    finally:
+        for reg, items, origin in saved:
+            reg._items.clear(), reg._items.update(items)
+            reg._origin.clear(), reg._origin.update(origin)
+        _failures[:] = failures
+        _loaded_dirs.clear(), _loaded_dirs.update(dirs)
 
 
 def create_method(name: str, data_shape, n_latents: int, device="cpu", seed: int = 0, **hparams):

@@ -26,7 +26,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import torch
 
@@ -40,7 +40,8 @@ from .provenance import now, provenance
 from .registry import METHODS, create_method, discover
 from .seeding import seed_everything
 from .store import Store
-from .subsets import holdout_settings, holdout_split
+from .settings import EvalSettings
+from .subsets import holdout_split
 
 
 @dataclasses.dataclass
@@ -75,7 +76,8 @@ def run_one(spec_dict: dict, out: str | Path, device: str = "auto", data_dir: st
     try:
         ds = load_dataset(spec.dataset, data_dir, cache_dir).to(dev)
         n_train_split = int(ds.train.shape[0])
-        train, held_out, holdout = holdout_split(ds.train, holdout_settings(spec.eval), spec.seed)
+        settings = EvalSettings.from_mapping(spec.eval, where=f"run {key}: eval")
+        train, held_out, holdout = holdout_split(ds.train, settings.holdout, spec.seed)
         ds = dataclasses.replace(ds, train=train)  # fit and the record see only what it trains on
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -86,19 +88,20 @@ def run_one(spec_dict: dict, out: str | Path, device: str = "auto", data_dir: st
         t0 = time.perf_counter()
         method.fit(ds.train, spec.budget_obj(), progress=_labelled(progress, spec), val=held_out)
         fit_seconds = time.perf_counter() - t0
-        training = training_summary(getattr(method, "loss_curve_", None))
+        training = training_summary(method.loss_curve_)
         from .evaluation import evaluate_method
 
-        metrics, arrays = evaluate_method(method, ds, spec.eval, spec.seed)
+        metrics, arrays = evaluate_method(method, ds, settings, spec.seed)
         metrics.update(fit_seconds=fit_seconds, params=method.n_params(), **_peak_memory_mb(dev),
                        converged=converged_metric(training["converged"]))
-        traces = trace_method(method, ds, spec.eval, spec.seed)
+        traces = trace_method(method, ds, settings, spec.seed)
         cls = METHODS.get(spec.method)
         record = {
             "key": key, "status": "ok", "spec": spec.to_dict(),
             "method": {"name": cls.name, "family": cls.family, "version": str(cls.version),
                        "description": cls.summary()},
-            "dataset": {"name": ds.name, "shape": list(ds.shape), "is_binary": ds.is_binary,
+            "dataset": {"name": ds.name, "shape": list(ds.shape), "data_kind": ds.data_kind,
+                        "is_binary": ds.is_binary,
                         "n_train": int(ds.train.shape[0]), "n_train_split": n_train_split,
                         **holdout, "n_val": int(ds.val.shape[0]), "provenance": ds.provenance},
             "metrics": metrics,
@@ -137,26 +140,32 @@ def restore_method(store: Store, key: str, device: str | torch.device = "cpu"):
     return method, record
 
 
-def trace_method(method, ds, eval_cfg: dict, seed: int) -> dict:
-    """Analyses stored with the run: the convergence of iterative inference, for methods with an
-    ``infer_trajectory`` hook (:mod:`suite.analyses.convergence`), and the amortization gap, for methods
-    with a linear dictionary when the profile asks for it (:mod:`suite.analyses.amortization_gap`). Both
-    run on the evaluation's validation subset (the same seeded rows as the metrics)."""
+def trace_method(method, ds, settings: "EvalSettings | Mapping", seed: int) -> dict:
+    """Analyses stored with the run: the convergence of iterative inference, for methods that
+    declare :class:`~suite.capabilities.IterativeInference` (:mod:`suite.analyses.convergence`),
+    and the amortization gap when the profile asks for it, for methods it applies to
+    (:func:`suite.capabilities.amortization_gap_applies`: a
+    :class:`~suite.capabilities.LinearDictionary` that is not a
+    :class:`~suite.capabilities.LassoSolver`) whose ``dictionary()`` is not None for this
+    configuration (:mod:`suite.analyses.amortization_gap`). Both run on the evaluation's
+    validation subset (the same seeded rows as the metrics)."""
     from .analyses.convergence import convergence_trace, has_trajectory
     from .evaluation import validation_subset
 
-    from .analyses.amortization_gap import applies_to, gap_settings, run_gap
+    from .analyses.amortization_gap import applies_to, run_gap
 
-    x, _ = validation_subset(ds, eval_cfg.get("max_val"), seed)
+    settings = EvalSettings.from_mapping(settings)
+    x, _ = validation_subset(ds, settings.max_val, seed)
     traces = {}
     with torch.no_grad():
         if has_trajectory(method):
             traces["convergence"] = convergence_trace(
-                method, x, batch_size=int(eval_cfg.get("infer_batch_size", 1000)),
-                n_points=int(eval_cfg.get("trace_points", 20)))
-        settings, dictionary = gap_settings(eval_cfg), method.dictionary()
-        if settings and dictionary is not None and applies_to(method.family):
-            traces["amortization_gap"] = run_gap(dictionary, x, settings, seed)
+                method, x, batch_size=settings.infer_batch_size, n_points=settings.trace_points)
+        gap = settings.amortization_gap
+        if gap is not None and applies_to(method):
+            dictionary = method.dictionary()
+            if dictionary is not None:
+                traces["amortization_gap"] = run_gap(dictionary, x, gap, seed)
     return traces
 
 

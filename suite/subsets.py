@@ -25,51 +25,41 @@ from torch import Tensor
 
 from .errors import ConfigError
 from .seeding import derive_seed
-
-DEFAULT_HOLDOUT = {"fraction": 0.05, "max": 5000}
-"""Used when a run's eval settings have no ``holdout`` (the profiles state theirs)."""
+from .settings import DEFAULT_HOLDOUT, EvalSettings, HoldoutSettings  # noqa: F401 (DEFAULT_HOLDOUT re-exported)
 
 
-def holdout_settings(eval_cfg: Mapping[str, Any]) -> dict:
-    """The validated ``holdout`` eval setting ``{"fraction": f, "max": m}`` (0 ≤ f < 1; m a
-    positive int or None for no cap), defaults from :data:`DEFAULT_HOLDOUT`."""
-    cfg = eval_cfg.get("holdout", DEFAULT_HOLDOUT)
-    if cfg is None or cfg is False:
-        cfg = {"fraction": 0.0}
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"eval.holdout must be a mapping like {DEFAULT_HOLDOUT}, got {cfg!r}")
-    unknown = set(cfg) - {"fraction", "max"}
-    if unknown:
-        raise ConfigError(f"eval.holdout: unknown keys {sorted(unknown)} (allowed: fraction, max)")
-    fraction = cfg.get("fraction", DEFAULT_HOLDOUT["fraction"])
-    cap = cfg.get("max", DEFAULT_HOLDOUT["max"])
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ConfigError(f"eval.holdout.fraction must be a number in [0, 1), got {fraction!r}")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
-        raise ConfigError(f"eval.holdout.max must be a positive integer or null, got {cap!r}")
-    return {"fraction": float(fraction), "max": cap}
+def holdout_settings(eval_cfg: "Mapping[str, Any] | EvalSettings") -> dict:
+    """The validated ``holdout`` eval setting as a plain dict ``{"fraction": f, "max": m}``
+    (:class:`suite.settings.HoldoutSettings`, where its defaults live)."""
+    return EvalSettings.from_mapping(eval_cfg).holdout.to_dict()
 
 
-def holdout_size(n_train: int, settings: Mapping[str, Any]) -> int:
+def _holdout(settings: "Mapping[str, Any] | HoldoutSettings") -> HoldoutSettings:
+    return HoldoutSettings.from_value(settings)
+
+
+def holdout_size(n_train: int, settings: "Mapping[str, Any] | HoldoutSettings") -> int:
     """Samples held out of a training split of ``n_train``: round(fraction · n_train), capped
     at ``max`` and at n_train − 1 (so that something is left to train on)."""
-    k = int(round(settings["fraction"] * n_train))
-    if settings["max"] is not None:
-        k = min(k, int(settings["max"]))
+    settings = _holdout(settings)
+    k = int(round(settings.fraction * n_train))
+    if settings.max is not None:
+        k = min(k, int(settings.max))
     return max(0, min(k, n_train - 1))
 
 
-def holdout_split(train: Tensor, settings: Mapping[str, Any], seed: int,
+def holdout_split(train: Tensor, settings: "Mapping[str, Any] | HoldoutSettings", seed: int,
                   ) -> tuple[Tensor, Tensor | None, dict]:
     """``(rest, held_out, info)``: a seeded random slice of ``train`` (N, D) and the rows left
     to train on (both in their original order, on ``train``'s device; disjoint, together all of
     ``train``); ``held_out`` is None when the slice is empty. ``info`` is what the run record
     stores: ``n_holdout``, ``holdout_fraction``, ``holdout_max``, ``holdout_seed``."""
+    settings = _holdout(settings)
     n = train.shape[0]
     k = holdout_size(n, settings)
     split_seed = derive_seed(seed, "holdout")
-    info = {"n_holdout": k, "holdout_fraction": settings["fraction"],
-            "holdout_max": settings["max"], "holdout_seed": split_seed}
+    info = {"n_holdout": k, "holdout_fraction": settings.fraction,
+            "holdout_max": settings.max, "holdout_seed": split_seed}
     if k == 0:
         return train, None, info
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))

@@ -1,13 +1,14 @@
 """Shared training helpers: on-device minibatches, schedules, the NaN guard, time limits.
 
-Every method owns its training loop (the families train very differently) but draws on these,
-so that schedules and safeguards are the same everywhere.
+The suite's training loop (:mod:`suite.loop`) runs every family's training steps with the
+minibatches, the NaN guard and the time limit defined here; the families' steps draw on the
+schedules, so that schedules and safeguards are the same everywhere.
 """
 from __future__ import annotations
 
 import math
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -137,11 +138,13 @@ def check_finite(loss: Tensor | float, step: int, method: str) -> float:
 
 
 class Deadline:
-    """Wall-clock limit of a :class:`Budget` (``expired()`` is False when it has none)."""
+    """Wall-clock limit of a :class:`Budget` (``expired()`` is False when it has none), measured
+    from construction with ``clock`` (seconds; :func:`time.perf_counter` unless a test fakes it)."""
 
-    def __init__(self, budget: Budget):
+    def __init__(self, budget: Budget, clock: Callable[[], float] = time.perf_counter):
         self.limit = budget.max_seconds
-        self.start = time.perf_counter()
+        self.clock = clock
+        self.start = clock()
 
     def expired(self) -> bool:
-        return self.limit is not None and time.perf_counter() - self.start > self.limit
+        return self.limit is not None and self.clock() - self.start > self.limit

@@ -1,4 +1,4 @@
-"""Shared fixtures: folders, the real-data folder of the project, tiny data for the battery."""
+"""Shared fixtures: folders, the real-data folder of the project, the device under test."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -18,16 +17,8 @@ os.environ.setdefault("BRAINLIKE_CACHE_DIR", str(REPO / ".pytest_cache" / "brain
 
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu",
-                     help="device of the tests that take one (the conformance battery): cpu, cuda")
-
-
-def pytest_configure(config):
-    os.environ["BRAINLIKE_TEST_DEVICE"] = config.getoption("--device")
-
-
-def device_under_test() -> str:
-    """The device given with ``pytest --device`` (cpu by default; benchmarks/gpu_check.sh: cuda)."""
-    return os.environ.get("BRAINLIKE_TEST_DEVICE", "cpu")
+                     help="device of the tests that take one (the conformance battery and the "
+                          "README example read it with request.config.getoption): cpu, cuda")
 
 
 @pytest.fixture
@@ -36,11 +27,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (it lives beside the repository)")
     return SHARED_DATA
-
-
-def tiny_data(kind: str, n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
-    """(n, dim) float32: N(0, 1) for ``continuous``, Bernoulli(0.3) for ``binary``."""
-    g = torch.Generator().manual_seed(seed)
-    if kind == "binary":
-        return (torch.rand(n, dim, generator=g) < 0.3).float()
-    return torch.randn(n, dim, generator=g)

@@ -228,7 +228,7 @@ def test_bad_budget_in_config_files(capsys, tmp_path, monkeypatch):
     methods = tmp_path / "toy.yaml"
     methods.write_text("toy:\n  '@toy': {budget: {max_steps: 0}}\n")
     monkeypatch.setattr(config, "_method_config_files", lambda: [methods])
-    with pytest.raises(ConfigError, match=r"configs/methods: toy\['@toy'\]: budget max_steps must be a "
+    with pytest.raises(ConfigError, match=rf"{methods.name}: toy\['@toy'\]: budget max_steps must be a "
                                           r"positive integer or null, got 0"):
         build_grid("toy", "toy", [0], "smoke")
 

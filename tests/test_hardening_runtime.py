@@ -245,13 +245,9 @@ def test_workers_exit_when_the_main_process_is_killed(sleeper_grid):
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """Registrations and loaded folders of the test are forgotten afterwards."""
-    discover()
-    for reg in (registry.METHODS, registry.DATASETS):
-        monkeypatch.setattr(reg, "_items", dict(reg._items))
-        monkeypatch.setattr(reg, "_origin", dict(reg._origin))
-    monkeypatch.setattr(registry, "_loaded_dirs", set(registry._loaded_dirs))
     before = set(sys.modules)
-    yield
+    with registry.isolated():
+        yield
     for name in set(sys.modules) - before:
         if name.startswith(registry.EXTRA_PACKAGE_PREFIX):
             del sys.modules[name]

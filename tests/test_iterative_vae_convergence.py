@@ -10,22 +10,31 @@ import torch
 
 import reports
 from suite.analyses.convergence import convergence_trace, has_trajectory, log_steps
+from suite.capabilities import IterativeInference
 from suite.method import Inference, Method
 from suite.registry import METHODS
 
 K = 5
 
 
-class Scripted(Method):
+class Scripted(Method, IterativeInference):
     """A method whose trajectory is known in closed form: recon = (1 − 2^−t)·x, the first
     min(t, K) units are 1 and the rest 0, ‖Δs‖ = 1/t for every input."""
 
     name = "scripted"
     train_steps = 4
+    test_steps = 50
 
     def __init__(self):
         super().__init__((1, 2, 3), K)
         self.calls: list[tuple[int, tuple[int, ...]]] = []
+
+    def fit(self, train, budget, progress=None, val=None):
+        return self
+
+    def infer(self, x):
+        *_, (_, inf, _) = self.infer_trajectory(x, [self.test_steps])
+        return inf
 
     def infer_trajectory(self, x, steps):
         self.calls.append((x.shape[0], tuple(steps)))
@@ -71,11 +80,29 @@ def test_trace_matches_closed_form_whatever_the_batching(batch_size):
     json.dumps(tr)  # storable as is
 
 
+class OneShot(Method):
+    """A method that infers in one shot: it does not declare IterativeInference."""
+
+    name = "oneshot"
+
+    def fit(self, train, budget, progress=None, val=None):
+        return self
+
+    def infer(self, x):
+        return Inference(codes=x[:, :self.n_latents], recon=x)
+
+
 def test_trace_needs_the_hook():
-    lca_like = Method((1, 2, 2), 3)
-    assert not has_trajectory(lca_like)
-    with pytest.raises(TypeError, match="infer_trajectory"):
-        convergence_trace(lca_like, torch.zeros(2, 4), t_test=3)
+    one_shot = OneShot((1, 2, 2), 3)
+    assert not has_trajectory(one_shot)
+    with pytest.raises(TypeError, match="IterativeInference.*infer_trajectory"):
+        convergence_trace(one_shot, torch.zeros(2, 4), t_test=3)
+    assert has_trajectory(Scripted())
+
+
+def test_trace_defaults_to_the_declared_test_steps():
+    tr = convergence_trace(Scripted(), torch.randn(4, 6, dtype=torch.float64), n_points=4)
+    assert tr["t_test"] == 50 and tr["steps"][-1] == 50 and tr["train_steps"] == 4
 
 
 @pytest.mark.parametrize("name", ["ipvae", "igvae_relu"])

@@ -75,9 +75,10 @@ def fake_context(tmp_path, claim, converged=True, write=True):
     (20.0, True, HOLDS), (10.5, True, FAILS), (20.0, False, UNCONVERGED)])
 def test_fake_claim_verdicts(tmp_path, threshold, converged, expected):
     claim = fake_claim(threshold)
-    row = judge(claim, fake_context(tmp_path, claim, converged))
+    row = judge(claim, fake_context(tmp_path, claim, converged), jobs=2)
     assert row.verdict == expected
-    assert row.minutes == pytest.approx(3.0, abs=0.05)  # two runs of 90 s each (+ judging)
+    assert row.run_minutes == pytest.approx(3.0, abs=0.05)  # two runs of 90 s each (+ judging)
+    assert row.minutes == pytest.approx(1.5, abs=0.05)  # side by side on two workers
     assert row.measured == "sse 11.0"
 
 

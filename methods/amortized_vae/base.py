@@ -1,4 +1,4 @@
-"""What the amortized VAEs share: the network, the loss, the training loop and inference.
+"""What the amortized VAEs share: the network, the loss, the training step and inference.
 
 Model (METHODS.md §1): encoder x → posterior parameters → reparameterized code a ~ q(a|x) →
 decoder x̂ = g(a). The posterior family (Poisson, Gaussian, Laplace, categorical) is a subclass;
@@ -10,11 +10,12 @@ Loss per sample, averaged over the minibatch (no 1/2σ² factor, as in the paper
             E_q‖x − Φa − c‖² = ‖x − Φ·E[a] − c‖² + Σ_k Var(a_k)·‖φ_k‖²  (independent units;
             the categorical family adds its covariance term).
 
-Training (:meth:`AmortizedVAE.fit`, with the schedules of :mod:`suite.training`): Adamax;
-learning rate warmed up linearly over ``warmup`` of the steps then cosine-decayed to ``lr_min``;
-β ramped linearly from ``beta_start`` to ``beta`` over the first ``beta_ramp`` of the steps; for
-the families with a temperature, T annealed linearly from ``temp_start`` to ``temp_final`` over
-``temp_ramp``; gradient-norm clipping at ``grad_clip`` (0: off); the NaN guard stops the run.
+Training (:meth:`AmortizedVAE.training_step`, run by the suite's loop :mod:`suite.loop`, with
+the schedules of :mod:`suite.training`): Adamax; learning rate warmed up linearly over
+``warmup`` of the steps then cosine-decayed to ``lr_min``; β ramped linearly from ``beta_start``
+to ``beta`` over the first ``beta_ramp`` of the steps; for the families with a temperature, T
+annealed linearly from ``temp_start`` to ``temp_final`` over ``temp_ramp``; gradient-norm
+clipping at ``grad_clip`` (0: off); the loop's NaN guard stops the run.
 
 Inference (PROTOCOL.md, :meth:`AmortizedVAE.infer`): ``codes`` = a sample at the evaluation
 temperature (exact counts / hard one-hot at T = 0, samples at T = 1), ``recon`` = g(E_q[a]) (the
@@ -30,13 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from suite import hparams as hp
+from suite.capabilities import LinearDictionary
 from suite.errors import HyperparameterError
-from suite.loss_curve import LossCurve, schedule_end
-from suite.method import Budget, Inference, Method
-from suite.progress import ProgressFactory, null_progress
+from suite.loop import TrainedByLoop
+from suite.method import Inference, Method
 from suite.seeding import seeded
-from suite.training import (Deadline, annealed_temperature, apply_schedules, check_finite,
-                            clip_gradients, minibatches, schedule_hparams)
+from suite.training import (annealed_temperature, apply_schedules, clip_gradients,
+                            schedule_hparams)
 
 from .architectures import build_decoder, build_encoder, parse_arch
 
@@ -61,7 +62,8 @@ COMMON_HPARAMS: dict[str, hp.Hyper] = {
     "channels": hp.Positive(32, "channels of conv stacks"),
 }
 
-SMOKE_HPARAMS = {"batch_size": 32, "hidden": 16, "channels": 4}
+SMOKE_HPARAMS = {"batch_size": 64, "hidden": 16, "channels": 4}
+SMOKE_BUDGET = {"epochs": 1, "max_steps": 5}
 
 
 class VAENet(nn.Module):
@@ -74,12 +76,13 @@ class VAENet(nn.Module):
         self.decoder = decoder
 
 
-class AmortizedVAE(Method):
+class AmortizedVAE(TrainedByLoop, Method, LinearDictionary):
     """Base of the amortized VAEs; subclasses implement the posterior-family hooks below."""
 
     family = "amortized-vae"
     hparams = COMMON_HPARAMS
     smoke_hparams = SMOKE_HPARAMS
+    smoke_budget = SMOKE_BUDGET
     params_per_latent: ClassVar[int] = 1
     """Encoder outputs per latent (1: a rate or a logit; 2: location and log-scale)."""
     eval_temperature: ClassVar[float] = 1.0
@@ -170,35 +173,35 @@ class AmortizedVAE(Method):
             return self.eval_temperature
         return annealed_temperature(step, total, self.hp)
 
-    # -- training --------------------------------------------------------------------------
-    def fit(self, train: Tensor, budget: Budget, progress: ProgressFactory = null_progress,
-            val: Tensor | None = None) -> "AmortizedVAE":
-        h = self.hp
-        total = budget.total_steps(train.shape[0], h["batch_size"])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.Adamax(params, lr=h["lr"])
-        deadline = Deadline(budget)
+    # -- training (the suite's loop, :mod:`suite.loop`) ------------------------------------
+    def begin_training(self, train: Tensor, total_steps: int, val: Tensor | None) -> None:
+        self._train_params = [p for p in self.model.parameters() if p.requires_grad]
+        self._optimizer = torch.optim.Adamax(self._train_params, lr=self.hp["lr"])
+        self._beta = 0.0
         self.begin_fit()
         self.model.train()
-        self.loss_curve_ = LossCurve(total, schedule_end(h))
-        with progress(total=total, desc=self.name) as bar:
-            for step, xb in minibatches(train, h["batch_size"], total, self.generator):
-                if deadline.expired():
-                    break
-                beta = apply_schedules(opt, step, total, h)
-                loss = self.batch_loss(xb, beta, self.temperature_at(step, total))
-                value = float(loss.detach())
-                check_finite(value, step, self.name)
-                self.loss_curve_.add(step, value)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients(params, h["grad_clip"])
-                opt.step()
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(loss=f"{value:.4g}", beta=f"{beta:.3g}")
+
+    def training_step(self, xb: Tensor, step: int, total_steps: int) -> float:
+        """One Adamax step on the batch xb (B, D) at the step's learning rate, β and temperature;
+        returns the batch loss before the step."""
+        h, opt = self.hp, self._optimizer
+        self._beta = beta = apply_schedules(opt, step, total_steps, h)
+        loss = self.batch_loss(xb, beta, self.temperature_at(step, total_steps))
+        value = float(loss.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(self._train_params, h["grad_clip"])
+        opt.step()
+        return value
+
+    def progress_postfix(self, step: int, loss: float) -> dict | None:
+        if step % 50:
+            return None
+        return {"loss": f"{loss:.4g}", "beta": f"{self._beta:.3g}"}
+
+    def end_training(self) -> None:
+        self._optimizer = self._train_params = None
         self.model.eval()
-        return self
 
     # -- inference -------------------------------------------------------------------------
     def infer(self, x: Tensor) -> Inference:

@@ -20,7 +20,6 @@ inputs, each with ``_se``), ``log_z2`` ± ``log_z2_se``, ``rate_total``, and the
 """
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,14 +27,14 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
+from suite.capabilities import EstimatorCheck, LinearDictionary, Sampling
 from suite.errors import DataError, HyperparameterError
 from suite.hparams import Choice, Hyper, Positive
-from suite.loss_curve import LossCurve
-from suite.method import Budget, Inference, Method
-from suite.progress import ProgressFactory, null_progress
+from suite.loop import TrainedByLoop
+from suite.method import Inference, Method
 from suite.registry import register
 from suite.seeding import derive_seed, make_generator, seeded
-from suite.training import Deadline, check_finite, minibatches
+from suite.training import check_finite
 
 from .estimators import importance_estimates, log_z2_estimate, mean_and_se
 from .model import HelmholtzPair
@@ -48,7 +47,7 @@ def _is_binary(x: Tensor) -> bool:
 
 
 @register
-class BiHM(Method):
+class BiHM(TrainedByLoop, Method, LinearDictionary, Sampling, EstimatorCheck):
     """Bidirectional Helmholtz Machine: p*(x,h) = sqrt(p q)/Z, deep sigmoid belief nets up and down."""
 
     name = "bihm"
@@ -70,8 +69,9 @@ class BiHM(Method):
         "z_inner": Positive(10, "draws from q(h|x) per Z^2 draw (estimating sqrt p~*(x))"),
         "prior_samples": Positive(10000, "ancestral draws estimating the marginal of h1 (unit_rate)"),
     }
-    smoke_hparams = {"upper_layers": [4], "n_samples": 4, "batch_size": 32, "eval_samples": 8,
-                     "z_samples": 256, "z_inner": 2, "prior_samples": 256}
+    smoke_hparams = {"upper_layers": [8], "eval_samples": 10, "z_samples": 1000, "z_inner": 2,
+                     "prior_samples": 1000}
+    smoke_budget = {"max_steps": 50}
 
     @classmethod
     def check_hparams(cls, values: dict[str, Any]) -> None:
@@ -125,56 +125,47 @@ class BiHM(Method):
                                    self.fresh_generator("validation"))
         return float(est["log_p_tilde_star"].mean())
 
-    def fit(self, train: Tensor, budget: Budget, progress: ProgressFactory = null_progress,
-            val: Tensor | None = None) -> "BiHM":
-        """Adam on the BiHM surrogate (:mod:`.objective`); with ``val``, stop after ``patience``
-        epochs without a better held-out log p̃*(x) and keep the best parameters.
+    # Adam on the BiHM surrogate (:mod:`.objective`), run by the suite's loop (:mod:`suite.loop`):
+    # with ``val``, it stops after ``patience`` epochs without a better held-out log p̃*(x) and
+    # keeps the best parameters. ``val`` is the runner's held-out slice of the training split
+    # (never the evaluation split, on which the metrics are reported): it serves early stopping
+    # and the choice of the kept parameters only. ``loss_curve_`` records, per step, the
+    # minibatch's mean −log p̃*(x) estimate (nats; the surrogate's value itself is not an
+    # objective).
+    validation_name = "val_log_p_tilde_star"
 
-        ``val`` is the runner's held-out slice of the training split (never the evaluation
-        split, on which the metrics are reported): it serves early stopping and the choice of
-        the kept parameters only. ``loss_curve_`` records, per step, the minibatch's mean
-        −log p̃*(x) estimate (nats; the surrogate's value itself is not an objective)."""
+    def begin_training(self, train: Tensor, total_steps: int, val: Tensor | None) -> None:
         self._resolve_visible(train)
         self._forget_derived()
-        batch_size, n_samples = self.hp["batch_size"], self.hp["n_samples"]
-        steps_per_epoch = math.ceil(train.shape[0] / min(batch_size, train.shape[0]))
-        total = budget.total_steps(train.shape[0], batch_size)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hp["lr"])
-        deadline = Deadline(budget)
-        best_score, best_state, stale = -math.inf, None, 0
-        epoch_bound, epoch_n = torch.zeros((), device=self.device), 0
+        self._optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hp["lr"])
         self._trained = True
-        self.loss_curve_ = LossCurve(total)
-        with progress(total=total, desc="bihm") as bar:
-            for step, batch in minibatches(train, batch_size, total, self.generator):
-                loss, log_p_tilde_star = bihm_loss(self.net, batch, n_samples, self.generator)
-                check_finite(loss.detach(), step, self.name)
-                self.loss_curve_.add(step, -float(log_p_tilde_star.mean()))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                bar.update(1)
-                epoch_bound, epoch_n = epoch_bound + log_p_tilde_star.sum(), epoch_n + batch.shape[0]
-                out_of_time = deadline.expired()
-                if not ((step + 1) % steps_per_epoch == 0 or step + 1 == total or out_of_time):
-                    continue
-                report = {"train_log_p_tilde_star": float(epoch_bound) / epoch_n}
-                epoch_bound, epoch_n = torch.zeros((), device=self.device), 0
-                if val is not None:
-                    score = self.validation_bound(val)
-                    if score > best_score:
-                        best_score, best_state, stale = score, copy.deepcopy(self.net.state_dict()), 0
-                    else:
-                        stale += 1
-                    report.update(val_log_p_tilde_star=score, best=best_score)
-                bar.set_postfix(**report)
-                if out_of_time or stale >= self.hp["patience"]:
-                    break
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+        self._early_stopping = val is not None
+
+    def training_step(self, batch: Tensor, step: int, total_steps: int) -> float:
+        """One Adam step on the surrogate of the batch (B, D); returns −mean log p̃*(x)."""
+        loss, log_p_tilde_star = bihm_loss(self.net, batch, self.hp["n_samples"], self.generator)
+        check_finite(loss.detach(), step, self.name)  # the surrogate, before it is applied
+        value = -float(log_p_tilde_star.mean())
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._optimizer.step()
+        return value
+
+    def early_stopping_patience(self) -> int:
+        return int(self.hp["patience"])
+
+    def validation_score(self, val: Tensor) -> float:
+        return self.validation_bound(val)
+
+    def progress_postfix(self, step: int, loss: float) -> dict | None:
+        if self._early_stopping:
+            return None  # the loop reports the held-out bound at the end of every epoch
+        return super().progress_postfix(step, loss)
+
+    def end_training(self) -> None:
+        self._optimizer = None
         self._forget_derived()
         self.h1_marginal()
-        return self
 
     def _forget_derived(self) -> None:
         """Drop the quantities estimated from the parameters (they changed)."""
@@ -239,6 +230,16 @@ class BiHM(Method):
         from .figures import sample_grid
 
         return sample_grid(self, path, n=n, sweeps=sweeps, proposals=proposals, n_inner=n_inner)
+
+    # -- estimator check -------------------------------------------------------------------
+    @classmethod
+    def estimator_convergence(cls, ks=(10, 100, 1000, 10_000), seed: int = 0) -> dict:
+        """EstimatorCheck: the errors of the estimators of log p̃*(x), log p(x), log Z² and
+        log p*(x) against exact enumeration of a tiny model, as the sample count K grows
+        (:func:`.exact.estimator_convergence`)."""
+        from .exact import estimator_convergence
+
+        return estimator_convergence(ks, seed=seed)
 
     # -- persistence -----------------------------------------------------------------------
     def n_params(self) -> int:

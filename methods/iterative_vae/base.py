@@ -61,13 +61,14 @@ from torch import Tensor, nn
 
 from suite import hparams as hp
 from brainlike_suite.methods.distributions import softclamp_sym
+from suite.capabilities import IterativeInference, LinearDictionary
 from suite.errors import HyperparameterError
-from suite.loss_curve import LossCurve, schedule_end
+from suite.loop import TrainedByLoop
 from suite.method import Budget, Inference, Method
 from suite.progress import ProgressFactory, null_progress
 from suite.seeding import seeded
-from suite.training import (Deadline, apply_schedules, check_finite, clip_gradients,
-                            linear_anneal, minibatches, non_finite_error, schedule_hparams)
+from suite.training import (apply_schedules, clip_gradients, linear_anneal, non_finite_error,
+                            schedule_hparams)
 
 State = tuple[Tensor, ...]
 """The posterior's parameters, each (B, K): (log-rates,) for iP, (μ, log σ) for iG."""
@@ -85,7 +86,8 @@ COMMON_HPARAMS = {
     "pixel_log_sigma_clamp": hp.Positive(3.45, "symmetric soft clamp of the per-pixel log σ"),
 }
 
-SMOKE_HPARAMS = {"t_train": 3, "t_test": 6, "batch_size": 32}
+SMOKE_HPARAMS = {"t_train": 4, "t_test": 10, "batch_size": 64}
+SMOKE_BUDGET = {"max_steps": 10}
 
 
 def clamp_hparams(start: float, ramp: float = 0.1) -> dict[str, hp.Hyper]:
@@ -149,7 +151,7 @@ def chunk_sizes(total: int, n_chunks: int) -> list[int]:
     return [q + (1 if i < r else 0) for i in range(int(n_chunks))]
 
 
-class IterativeVAE(Method):
+class IterativeVAE(TrainedByLoop, Method, IterativeInference, LinearDictionary):
     """Base class of the iterative VAEs (not registered). Subclasses implement the posterior.
 
     Hooks
@@ -180,6 +182,7 @@ class IterativeVAE(Method):
 
     family = "iterative-vae"
     smoke_hparams = SMOKE_HPARAMS
+    smoke_budget = SMOKE_BUDGET
     eval_temperature: float = 0.0
     clamp_names: tuple[str, ...] = ()
     clamp_progress: float = 1.0
@@ -314,34 +317,36 @@ class IterativeVAE(Method):
             state = tuple(s.detach() for s in state)
         return total / t_train
 
+    # the suite's loop (:mod:`suite.loop`) runs these
     def fit(self, train: Tensor, budget: Budget, progress: ProgressFactory = null_progress,
             val: Tensor | None = None) -> "IterativeVAE":
-        h = self.hp
-        steps = budget.total_steps(train.shape[0], h["batch_size"])
-        params = list(self.params.parameters())
-        opt = torch.optim.Adamax(params, lr=h["lr"], weight_decay=h["weight_decay"])
-        deadline = Deadline(budget)
-        self.loss_curve_ = LossCurve(steps, schedule_end(h))
+        """The suite's training loop; back to the evaluation settings however it ends."""
         try:
-            with progress(total=steps, desc=self.name) as bar:
-                for step, xb in minibatches(train, h["batch_size"], steps, self.generator):
-                    beta = apply_schedules(opt, step, steps, h)
-                    self._begin_train_step(step, steps, train.shape[0])
-                    opt.zero_grad(set_to_none=True)
-                    loss = self.unroll_loss(xb, beta)
-                    check_finite(loss, step, self.name)
-                    self.loss_curve_.add(step, loss)
-                    clip_gradients(params, h["grad_clip"])
-                    opt.step()
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-                    if deadline.expired():
-                        break
-            if self.loss_curve_.n_steps > 0:
-                self._check_trained(self.loss_curve_.n_steps - 1)
+            return super().fit(train, budget, progress, val)
         finally:
             self._end_training()
-        return self
+
+    def begin_training(self, train: Tensor, total_steps: int, val: Tensor | None) -> None:
+        self._n_train = int(train.shape[0])
+        self._optimizer = torch.optim.Adamax(list(self.params.parameters()), lr=self.hp["lr"],
+                                             weight_decay=self.hp["weight_decay"])
+
+    def training_step(self, xb: Tensor, step: int, total_steps: int) -> float:
+        """One Adamax step on the unrolled loss of the batch xb (B, D) (:meth:`unroll_loss`, at
+        the step's learning rate, β and schedules); returns the loss value."""
+        opt = self._optimizer
+        beta = apply_schedules(opt, step, total_steps, self.hp)
+        self._begin_train_step(step, total_steps, self._n_train)
+        opt.zero_grad(set_to_none=True)
+        loss = self.unroll_loss(xb, beta)
+        clip_gradients(list(self.params.parameters()), self.hp["grad_clip"])
+        opt.step()
+        return loss
+
+    def end_training(self) -> None:
+        self._optimizer = None
+        if self.n_steps_ > 0:
+            self._check_trained(self.n_steps_ - 1)
 
     def _check_trained(self, step: int) -> None:
         """After the last optimizer step (step ``step``), whose result no loss has checked: stop

@@ -25,20 +25,19 @@ the default 1e-2 puts the objective within about 1e-4 of the optimum (measured i
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch
 from torch import Tensor
 
+from suite.capabilities import DataKind, IterativeInference, LassoSolver, LinearDictionary
 from suite.errors import NonFiniteLossError
 from suite.hparams import Hyper, NonNegative, Positive
-from suite.loss_curve import LossCurve
-from suite.method import Budget, Inference, Method
-from suite.progress import ProgressFactory, null_progress
+from suite.loop import TrainedByLoop
+from suite.method import Inference, Method
 from suite.registry import register
 from suite.seeding import derive_seed, make_generator
-from suite.training import Deadline, check_finite, minibatches
+from suite.training import check_finite
 
 from .dictionary_learning import dictionary_step, random_atoms, resample_atoms
 from .lasso import GramLasso, lasso_objective
@@ -61,14 +60,15 @@ ATOM_NORM_TOL = 1e-2
 float32); a zero or NaN atom is the mark of a diverged dictionary update."""
 
 
-class SparseCodingMethod(Method):
+class SparseCodingMethod(TrainedByLoop, Method, LinearDictionary, LassoSolver):
     """Lasso sparse coding with a learned unit-norm dictionary (base of LCA, ISTA, FISTA)."""
 
     family = "sparse-coding"
-    data_kinds = frozenset({"continuous"})
+    data_kinds = frozenset({DataKind.CONTINUOUS})
     solver: str = ""
     hparams = COMMON_HPARAMS
-    smoke_hparams = {"max_iter": 200, "batch_size": 32, "lam": 0.5}
+    smoke_hparams = {"max_iter": 200, "batch_size": 32}
+    smoke_budget = {"epochs": 1}
 
     def __init__(self, data_shape, n_latents, device="cpu", seed=0, **hparams):
         super().__init__(data_shape, n_latents, device, seed, **hparams)
@@ -88,38 +88,48 @@ class SparseCodingMethod(Method):
                                      size=self.hp["working_set"], **kw)
         return solve(self.solver, x, self.atoms, self.hp["lam"], **kw)
 
-    def fit(self, train: Tensor, budget: Budget, progress: ProgressFactory = null_progress,
-            val: Tensor | None = None) -> "SparseCodingMethod":
-        batch_size = self.hp["batch_size"]
-        total = budget.total_steps(train.shape[0], batch_size)
-        per_epoch = math.ceil(train.shape[0] / min(batch_size, train.shape[0]))
-        deadline = Deadline(budget)
-        used = torch.zeros(self.n_latents, dtype=torch.bool, device=self.device)
-        n_unconverged = 0
-        self.loss_curve_ = LossCurve(total)    # the lasso objective E(a) per sample, per step
-        with progress(total=total, desc=self.name) as bar:
-            for step, x in minibatches(train, batch_size, total, self.generator):
-                codes, info = self.encode(x, return_info=True)
-                n_unconverged += not info.converged
-                energy = lasso_objective(x, self.atoms, codes, self.hp["lam"]).mean()
-                value = check_finite(energy, step, self.name)
-                self.loss_curve_.add(step, value)
-                self.atoms = dictionary_step(self.atoms, x, codes, self.hp["lr"])
-                used |= (codes != 0).any(0)
-                if (step + 1) % per_epoch == 0:
-                    if self.hp["resample_dead"]:
-                        self.atoms = resample_atoms(self.atoms, ~used, x, codes, self.generator)
-                    used.zero_()
-                self._check_dictionary(step)
-                bar.update(1)
-                bar.set_postfix(energy=value, iters=info.n_iter)
-                if deadline.expired():
-                    break
+    # -- training (the suite's loop, :mod:`suite.loop`) ----------------------------------------
+    def begin_training(self, train: Tensor, total_steps: int, val: Tensor | None) -> None:
+        # atoms used in the current epoch, solver calls that stopped at max_iter, the last batch
+        self._fit = {"used": torch.zeros(self.n_latents, dtype=torch.bool, device=self.device),
+                     "n_unconverged": 0, "last": None, "iters": 0}
+
+    def training_step(self, x: Tensor, step: int, total_steps: int) -> float:
+        """Codes of the batch x (B, D) on the current dictionary, then one dictionary-learning
+        step; returns the lasso objective E(a) per sample of the batch (checked before the
+        update, so that a non-finite objective is reported as such)."""
+        fit = self._fit
+        codes, info = self.encode(x, return_info=True)
+        fit["n_unconverged"] += not info.converged
+        fit["iters"] = info.n_iter
+        energy = lasso_objective(x, self.atoms, codes, self.hp["lam"]).mean()
+        value = check_finite(energy, step, self.name)
+        self.atoms = dictionary_step(self.atoms, x, codes, self.hp["lr"])
+        fit["used"] |= (codes != 0).any(0)
+        fit["last"] = (step, x, codes)
+        self._check_dictionary(step)
+        return value
+
+    def end_of_epoch(self, epoch: int) -> None:
+        """Resample the atoms no code used during the epoch (``resample_dead``) from the residuals
+        of its last batch; start counting usage afresh."""
+        fit = self._fit
+        if self.hp["resample_dead"]:
+            step, x, codes = fit["last"]
+            self.atoms = resample_atoms(self.atoms, ~fit["used"], x, codes, self.generator)
+            self._check_dictionary(step)
+        fit["used"].zero_()
+
+    def progress_postfix(self, step: int, loss: float) -> dict:
+        return {"energy": loss, "iters": self._fit["iters"]}
+
+    def end_training(self) -> None:
+        n_unconverged = self._fit["n_unconverged"]
+        self._fit = None
         if n_unconverged:
             warnings.warn(f"{self.name}: inference stopped at max_iter={self.hp['max_iter']} "
                           f"before reaching tol={self.hp['tol']} in {n_unconverged} training "
                           "batches; raise max_iter (or dt for the LCA).", RuntimeWarning)
-        return self
 
     def _check_dictionary(self, step: int) -> None:
         """Stop the run when the dictionary-learning step ``step`` left an atom off the unit
@@ -137,12 +147,30 @@ class SparseCodingMethod(Method):
         codes = self.encode(x)
         return Inference(codes=codes, recon=codes @ self.atoms)
 
+    # -- capabilities ----------------------------------------------------------------------
     def dictionary(self) -> Tensor:
+        """The unit-norm atoms Φ (K, D) (LinearDictionary)."""
         return self.atoms
+
+    @classmethod
+    def solve_lasso(cls, x: Tensor, atoms: Tensor, lam: float, *, nonneg: bool = False,
+                    tol: float = 1e-4, max_iter: int = 5000, max_eig: float | None = None,
+                    return_info: bool = False):
+        """LassoSolver: the dense solve of this method's solver (:func:`.solvers.solve`) of x
+        (B, D) on unit-norm ``atoms`` (K, D), with the solver's default options adapted to
+        ``max_eig`` (:meth:`lasso_options`); codes (B, K), or ``(codes, SolveInfo)``."""
+        return solve(cls.solver, x, atoms, lam, nonneg=nonneg, tol=tol, max_iter=max_iter,
+                     return_info=return_info, **cls.lasso_options(max_eig))
+
+    @classmethod
+    def lasso_options(cls, max_eig: float | None) -> dict:
+        """The solver's options for :meth:`solve_lasso` given the largest eigenvalue of the
+        atoms' Gram matrix (None: unknown). Default: none (ISTA and FISTA bound it themselves)."""
+        return {}
 
 
 @register
-class LCA(SparseCodingMethod):
+class LCA(SparseCodingMethod, IterativeInference):
     """Locally competitive algorithm (Rozell et al. 2008): lasso codes by neural dynamics."""
 
     name = "lca"
@@ -152,6 +180,14 @@ class LCA(SparseCodingMethod):
 
     def solver_options(self) -> dict:
         return {"dt": self.hp["dt"]}
+
+    @classmethod
+    def lasso_options(cls, max_eig: float | None) -> dict:
+        """The default Euler step dt = 0.1, reduced to 1/max_eig when that is smaller (the step
+        is stable below 2/L, L = max_eig: the default suits well-conditioned sparse-coding
+        dictionaries, not every VAE's)."""
+        dt = float(cls.hparams["dt"].default)
+        return {"dt": dt if not max_eig else min(dt, 1.0 / max_eig)}
 
     @property
     def test_steps(self) -> int:

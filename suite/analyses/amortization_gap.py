@@ -25,33 +25,47 @@ from the re-inferred codes, exactly as for the method's own inference.
 """
 from __future__ import annotations
 
-import importlib
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..capabilities import LassoSolver, amortization_gap_applies
+from ..errors import ConfigError, UnknownNameError
 from ..method import Inference
 from ..metrics import evaluate
+from ..settings import DEFAULT_LAMS, GAP_SOLVERS, EvalSettings, GapSettings  # noqa: F401 (defaults live there)
 
-GAP_SOLVERS = ("lca", "fista")
-DEFAULT_LAMS = (0.05, 0.1, 0.2, 0.5, 1.0)
-"""The default λ grid (unit-norm atoms); the paper's LCA points are λ = 0.1, 0.5, 1.0."""
 REPORTED = ("sse", "r2", "lifetime_sparsity", "population_sparsity", "frac_zeros", "l0", "l1",
             "dead_frac")
 """The metrics of :func:`suite.metrics.evaluate` kept in each row."""
 
 
-def _solver(name: str):
-    from ..registry import discover
+def lasso_solvers() -> list[str]:
+    """Names of the registered methods that declare :class:`~suite.capabilities.LassoSolver`."""
+    from ..registry import METHODS
 
-    if name not in GAP_SOLVERS:
-        raise ConfigError(f"unknown amortization-gap solver {name!r}; use one of {list(GAP_SOLVERS)}.")
-    discover()
-    module = importlib.import_module("brainlike_suite.methods.sparse_coding.solvers")
-    return getattr(module, name)
+    return [name for name, cls in METHODS.items() if issubclass(cls, LassoSolver)]
+
+
+def gap_solver(name: str) -> type[LassoSolver]:
+    """The registered method ``name`` as a lasso solver (its ``solve_lasso`` classmethod re-infers
+    the codes): ``ConfigError`` when no method has that name or when it does not declare
+    :class:`~suite.capabilities.LassoSolver`. The solvers are plugins found through the
+    registry; the suite imports none of them."""
+    from ..registry import METHODS
+
+    try:
+        cls = METHODS.get(name)
+    except UnknownNameError:
+        raise ConfigError(f"unknown amortization-gap solver {name!r}; use a registered lasso "
+                          f"solver: {', '.join(lasso_solvers()) or 'none is registered'}.") from None
+    if not issubclass(cls, LassoSolver):
+        raise ConfigError(f"{name!r} cannot be an amortization-gap solver: the method does not "
+                          "declare the LassoSolver capability (suite/capabilities.py). Lasso "
+                          f"solvers: {', '.join(lasso_solvers()) or 'none is registered'}.")
+    return cls
 
 
 def normalized_atoms(dictionary: Tensor, active: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -67,10 +81,12 @@ def normalized_atoms(dictionary: Tensor, active: Tensor | None = None) -> tuple[
 
 def amortization_gap(dictionary: Tensor, x_val: Tensor, lams: Sequence[float] = DEFAULT_LAMS,
                      solvers: Sequence[str] = GAP_SOLVERS, *, active: Tensor | None = None,
-                     nonneg: bool = False, tol: float = 1e-4, max_iter: int = 2000,
+                     nonneg: bool = GapSettings.nonneg, tol: float = GapSettings.tol,
+                     max_iter: int = GapSettings.max_iter,
                      batch_size: int = 2000) -> list[dict]:
     """Re-infer the codes of ``x_val`` (M, D) on the frozen ``dictionary`` (K, D) with each solver
-    of ``solvers`` (``"lca"``, ``"fista"``) at each λ of ``lams``; one row per (solver, λ).
+    of ``solvers`` (``"lca"``, ``"fista"``: registered :class:`~suite.capabilities.LassoSolver`
+    methods, :func:`gap_solver`) at each λ of ``lams``; one row per (solver, λ).
 
     ``nonneg`` constrains the codes to be ≥ 0 (natural for spike counts or relu codes);
     ``tol``/``max_iter`` are the solvers' stopping rule (relative duality gap) and iteration cap;
@@ -88,18 +104,18 @@ def amortization_gap(dictionary: Tensor, x_val: Tensor, lams: Sequence[float] = 
     atoms, norms = normalized_atoms(dictionary, active)
     usable = norms > 0
     rows = []
-    # LCA's Euler step must satisfy dt < 2/L (L: largest eigenvalue of the atoms' Gram matrix);
-    # the default dt = 0.1 suits well-conditioned sparse-coding dictionaries, not every VAE's.
+    # The largest eigenvalue L of the atoms' Gram matrix, given to every solver: a solver whose
+    # stability depends on it adapts (LCA's Euler step must satisfy dt < 2/L; its default
+    # dt = 0.1 suits well-conditioned sparse-coding dictionaries, not every VAE's).
     top_eig = float(torch.linalg.eigvalsh(atoms @ atoms.T).max()) if len(atoms) else 1.0
     for name in solvers:
-        solve = _solver(name)
-        extra = {"dt": min(0.1, 1.0 / top_eig)} if name == "lca" else {}
+        solve = gap_solver(name).solve_lasso
         for lam in lams:
             start = time.perf_counter()
             codes, n_ok = [], 0
             for i in range(0, x_val.shape[0], batch_size):
                 c, info = solve(x_val[i:i + batch_size], atoms, float(lam), nonneg=nonneg, tol=tol,
-                                max_iter=max_iter, return_info=True, **extra)
+                                max_iter=max_iter, max_eig=top_eig, return_info=True)
                 codes.append(c)
                 n_ok += c.shape[0] - info.n_unconverged
             seconds = time.perf_counter() - start
@@ -114,39 +130,39 @@ def amortization_gap(dictionary: Tensor, x_val: Tensor, lams: Sequence[float] = 
     return rows
 
 
-def gap_settings(eval_cfg: dict) -> dict | None:
-    """The ``amortization_gap`` section of a profile's ``eval`` settings, with defaults filled in,
-    or None when the profile does not ask for the analysis.
+def gap_settings(eval_cfg: "Mapping | EvalSettings") -> dict | None:
+    """The ``amortization_gap`` section of a run's ``eval`` settings (a mapping or an
+    :class:`~suite.settings.EvalSettings`), every key filled in
+    (:meth:`suite.settings.GapSettings.to_dict`), or None when the settings do not ask for the
+    analysis.
 
     Keys: ``lams`` (λ grid), ``solvers``, ``max_val`` (size of a seeded random subset of the
     validation samples given to :func:`run_gap`; None: all),
     ``nonneg``, ``tol``, ``max_iter``."""
-    cfg = eval_cfg.get("amortization_gap")
-    if not cfg:
-        return None
-    cfg = {} if cfg is True else dict(cfg)
-    unknown = set(cfg) - {"lams", "solvers", "max_val", "nonneg", "tol", "max_iter"}
-    if unknown:
-        raise ConfigError(f"eval.amortization_gap: unknown keys {sorted(unknown)}")
-    return {"lams": list(cfg.get("lams", DEFAULT_LAMS)), "solvers": list(cfg.get("solvers", GAP_SOLVERS)),
-            "max_val": cfg.get("max_val"), "nonneg": bool(cfg.get("nonneg", False)),
-            "tol": float(cfg.get("tol", 1e-4)), "max_iter": int(cfg.get("max_iter", 2000))}
+    gap = EvalSettings.from_mapping(eval_cfg).amortization_gap
+    return None if gap is None else gap.to_dict()
 
 
-def applies_to(family: str) -> bool:
-    """Whether the analysis is meaningful for a method family with a linear dictionary: every
-    family but sparse coding, whose own inference already is the lasso solution."""
-    return family != "sparse-coding"
+def applies_to(method) -> bool:
+    """Whether the analysis is meaningful for ``method`` (a method class or instance): it
+    declares :class:`~suite.capabilities.LinearDictionary` and is not a
+    :class:`~suite.capabilities.LassoSolver`, whose own inference already is the lasso solution
+    (:func:`suite.capabilities.amortization_gap_applies`). Its ``dictionary()`` may still be
+    None for a configuration (then there is nothing to analyse)."""
+    return amortization_gap_applies(method)
 
 
-def run_gap(dictionary: Tensor, x_val: Tensor, settings: dict, seed: int) -> list[dict]:
-    """:func:`amortization_gap` on a seeded random subset of ``settings["max_val"]`` samples of
-    ``x_val`` (all when None; :func:`suite.subsets.subset_indices`, seeded from the run seed)."""
+def run_gap(dictionary: Tensor, x_val: Tensor, settings: "GapSettings | Mapping", seed: int) -> list[dict]:
+    """:func:`amortization_gap` on a seeded random subset of ``settings.max_val`` samples of
+    ``x_val`` (all when None; :func:`suite.subsets.subset_indices`, seeded from the run seed).
+    ``settings``: a :class:`~suite.settings.GapSettings`, or a mapping of its keys."""
     from ..seeding import derive_seed
     from ..subsets import subset_indices
 
-    idx = subset_indices(x_val.shape[0], settings["max_val"], derive_seed(seed, "amortization gap"))
+    if not isinstance(settings, GapSettings):
+        settings = GapSettings.from_mapping(settings)
+    idx = subset_indices(x_val.shape[0], settings.max_val, derive_seed(seed, "amortization gap"))
     if idx is not None:
         x_val = x_val[idx.to(x_val.device)]
-    return amortization_gap(dictionary, x_val, settings["lams"], settings["solvers"],
-                            nonneg=settings["nonneg"], tol=settings["tol"], max_iter=settings["max_iter"])
+    return amortization_gap(dictionary, x_val, list(settings.lams), list(settings.solvers),
+                            nonneg=settings.nonneg, tol=settings.tol, max_iter=settings.max_iter)

@@ -1,8 +1,9 @@
 """Convergence traces of iterative inference: metrics against the number of inference steps.
 
-For a method with a trajectory hook (the iterative VAEs; any method may add one)
+For a method that declares :class:`suite.capabilities.IterativeInference` (the iterative VAEs,
+the LCA; any method may declare it), whose hook
 
-    method.infer_trajectory(x (B, D), steps) -> iterator of (t, Inference, delta_norm (B,)),
+    method.infer_trajectory(x (B, D), steps) -> iterator of (t, Inference, delta_norm (B,))
 
 yielding, at each requested step t (ascending, ≥ 1), the :class:`~suite.method.Inference` of its
 state after t steps and the per-input norm ‖s_t − s_{t−1}‖₂ of that step's state change,
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..capabilities import IterativeInference
 from ..method import Method
 from ..metrics import distortion
 
@@ -38,8 +40,9 @@ OPTIONAL_METRICS = ("rate", "r2_sample", "sse_sample")
 
 
 def has_trajectory(method: Method) -> bool:
-    """Whether ``method`` exposes the ``infer_trajectory`` hook."""
-    return callable(getattr(method, "infer_trajectory", None))
+    """Whether ``method`` declares :class:`~suite.capabilities.IterativeInference` (and so has
+    the ``infer_trajectory`` hook)."""
+    return isinstance(method, IterativeInference)
 
 
 def log_steps(t_max: int, n_points: int) -> list[int]:
@@ -56,19 +59,22 @@ def convergence_trace(method: Method, x_val: Tensor, t_test: int | None = None,
     """R², sse, frac_zeros, ‖Δs‖ and rate at log-spaced steps up to ``t_test``, averaged over
     the samples of ``x_val`` (N, D) (on the method's device), streamed in batches.
 
-    ``t_test`` defaults to the method's ``test_steps`` attribute. The steps are
-    :func:`log_steps` (t_test, n_points) plus the method's training horizon ``train_steps`` when
-    it has one (≤ t_test), so that R² at t = 1 / t_train / t_test can be read off (the iP-VAE
+    ``t_test`` defaults to the method's ``test_steps``. The steps are :func:`log_steps`
+    (t_test, n_points) plus the method's training horizon ``train_steps`` when it is not None
+    (and ≤ t_test), so that R² at t = 1 / t_train / t_test can be read off (the iP-VAE
     paper's comparison). Returns a JSON-ready dict: ``steps`` (list of int) and one list per
     metric of :data:`TRACE_METRICS`, aligned with ``steps`` (``rate`` is None when the method has
     no ``unit_rate``), plus ``t_test``, ``train_steps`` (or None), ``n_samples`` and
-    ``batch_size``. Raises ``TypeError`` for a method without the hook.
+    ``batch_size``. Raises ``TypeError`` for a method that does not declare
+    :class:`~suite.capabilities.IterativeInference`.
     """
     if not has_trajectory(method):
-        raise TypeError(f"{method.name} has no infer_trajectory hook: no convergence trace")
+        raise TypeError(f"{method.name or type(method).__name__} does not declare the "
+                        "IterativeInference capability (suite/capabilities.py), so it has no "
+                        "infer_trajectory hook: no convergence trace")
     if t_test is None:
-        t_test = int(getattr(method, "test_steps"))
-    train_steps = getattr(method, "train_steps", None)
+        t_test = int(method.test_steps)
+    train_steps = method.train_steps
     steps = log_steps(int(t_test), n_points)
     if train_steps is not None and int(train_steps) <= int(t_test):
         steps = sorted(set(steps) | {int(train_steps)})

@@ -29,8 +29,10 @@ def run(args) -> int:
     from ..analyses.amortization_gap import applies_to, gap_settings, run_gap
     from ..data.loading import load_dataset
     from ..devices import resolve_device
+    from ..errors import UnknownNameError
     from ..evaluation import validation_subset
-    from ..registry import discover
+    from ..settings import EvalSettings
+    from ..registry import METHODS, discover
     from ..store import Store
 
     discover(args.plugins)
@@ -48,7 +50,14 @@ def run(args) -> int:
         spec = record["spec"]
         if (methods and spec["method"] not in methods) or (datasets and spec["dataset"] not in datasets):
             continue
-        if not applies_to(record["method"]["family"]):
+        try:  # applicability is the method's declared capabilities, not its family label
+            cls = METHODS.get(spec["method"])
+        except UnknownNameError:
+            print(f"skipped {spec['method']} on {spec['dataset']} [{record['key']}]: the method is "
+                  "not registered here, so whether the gap applies to it is unknown "
+                  "(--plugins DIR to load it)")
+            continue
+        if not applies_to(cls):
             continue
         if (record.get("traces") or {}).get("amortization_gap") and not args.force:
             continue
@@ -60,7 +69,8 @@ def run(args) -> int:
                                            "max_val": args.max_val}.items() if v is not None})
         settings["nonneg"] = settings["nonneg"] or args.nonneg
         ds = load_dataset(spec["dataset"], args.data_dir, args.cache_dir)
-        x, _ = validation_subset(ds, spec["eval"].get("max_val"), spec["seed"])
+        own = EvalSettings.from_mapping(spec["eval"], where=f"run {record['key']}: eval")
+        x, _ = validation_subset(ds, own.max_val, spec["seed"])
         rows = run_gap(torch.as_tensor(dictionary, device=device), x.to(device), settings,
                        spec["seed"])
         traces = dict(record.get("traces") or {}, amortization_gap=rows)

@@ -30,7 +30,7 @@ def print_list(data_dir: str | None) -> None:
     for name, src in DATASETS.items():
         av = src.availability(ddir)
         rows.append([name, "x".join(map(str, src.shape)), "yes" if src.labelled else "no",
-                     "binary" if src.is_binary else "continuous",
+                     src.data_kind,
                      ("yes: " if av.ok else "no: ") + av.detail])
     print(f"\nDatasets (data folder: {ddir})\n" + tabulate(
         rows, headers=["name", "shape", "labelled", "values", "available here"], tablefmt="simple",
@@ -47,8 +47,12 @@ def print_method_help(name: str) -> None:
     from ..hparams import describe
     from ..registry import METHODS
 
+    from ..capabilities import capabilities_of
+
     cls = METHODS.get(name)
-    print(f"{cls.name} ({cls.family}): {cls.summary()}\n")
+    print(f"{cls.name} ({cls.family}): {cls.summary()}")
+    print(f"models {'/'.join(sorted(cls.data_kinds))} data; capabilities: "
+          f"{', '.join(capabilities_of(cls)) or 'none'} (suite/capabilities.py)\n")
     print(tabulate([[n, _fmt_default(d), h] for n, d, h in describe(cls.hparams)],
                    headers=["hyperparameter", "default", "meaning"], tablefmt="simple"))
 

@@ -11,7 +11,8 @@ HELP = "draw samples from a stored run's checkpoint into a PNG (bihm: ancestral 
 
 
 def add_arguments(p):
-    p.add_argument("method", help="the run's method; it must draw samples (e.g. bihm)")
+    p.add_argument("method", help="the run's method; it must declare the Sampling capability "
+                                  "(e.g. bihm)")
     p.add_argument("--run", required=True, metavar="KEY", help="the run's key (or a unique prefix)")
     add_out_argument(p)
     p.add_argument("-n", type=int, default=64, help="samples per panel (default: 64)")
@@ -24,15 +25,18 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from ..capabilities import Sampling
     from ..registry import METHODS, discover
     from ..runner import restore_method
     from ..store import Store
 
     discover(args.plugins)
     cls = METHODS.get(args.method)
-    if not hasattr(cls, "sample_grid"):
-        able = [n for n, c in METHODS.items() if hasattr(c, "sample_grid")]
-        raise SuiteError(f"{args.method} cannot draw samples; methods that can: {', '.join(able) or 'none'}.")
+    if not issubclass(cls, Sampling):
+        able = [n for n, c in METHODS.items() if issubclass(c, Sampling)]
+        raise SuiteError(f"{args.method} cannot draw samples: it does not declare the Sampling "
+                         f"capability (suite/capabilities.py). Methods that can: "
+                         f"{', '.join(able) or 'none'}.")
     if min(args.n, args.sweeps, args.proposals) < 1:
         raise ConfigError("-n, --sweeps and --proposals must be positive integers.")
     store = Store(store_dir(args))

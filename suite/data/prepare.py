@@ -54,7 +54,7 @@ def prepare(name: str, *, data_dir: str | Path | None, from_dir: str | Path | No
     if from_dir is not None and download:
         raise ConfigError("prepare: give either --from DIR or --download, not both")
     chosen = recipe_named(recipe) if recipe is not None else None
-    parent = getattr(source, "derived_from", None)
+    parent = source.derived_from
     if parent:
         log(f"{name} is derived from {parent} at load time: preparing {parent}.")
         return prepare(parent, data_dir=ddir, from_dir=from_dir, download=download, seed=seed,

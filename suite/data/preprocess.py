@@ -82,8 +82,8 @@ frequency (f_y, f_x) is that of the described filter at (0.5 - |f_y|, 0.5 - |f_x
 f0 = 0.5: R = 0.0130 at DC instead of 0 (a low-frequency leak: 1.3% of the image mean is kept);
 ~0 at the diagonal Nyquist corner instead of 0.0130 (0.011 for n = 64); 0.184 at the on-axis
 Nyquist bins (0, n/2) and (n/2, 0), like the centered filter; and direction-dependent in between
-(at |f| = 0.25 cycles/pixel: 0.118 along an axis, 0.275 along a diagonal, against 0.235 and
-0.275). Radially averaged it passes less below 0.4 cycles/pixel (60-77% of the centered gain
+(n = 64: at the bin (0, 0.25) cycles/pixel, on an axis, 0.119 against 0.235; at the bin
+(0.25, 0.25), on the diagonal, 0.275 for both). Radially averaged it passes less below 0.4 cycles/pixel (60-77% of the centered gain
 below 0.25) and more above 0.45. The authors' ``processed.npy`` files were made this way.
 """
 

@@ -2,7 +2,8 @@
 
 A data source is a :class:`DatasetSource` subclass in a module of the ``datasets/`` folder,
 registered with ``@suite.registry.register_dataset``. It says what it is (shape, labelled,
-binary), whether its files are here (:meth:`DatasetSource.availability`), and loads them
+``data_kind``: one of :class:`suite.capabilities.DataKind`, the vocabulary methods declare their
+``data_kinds`` in), whether its files are here (:meth:`DatasetSource.availability`), and loads them
 (:meth:`DatasetSource.load`) into a :class:`Dataset` of flat float32 tensors.
 
 Folders: the data folder is ``--data-dir``, else ``$BRAINLIKE_DATA_DIR``, else ``~/Datasets``
@@ -14,6 +15,7 @@ arrays of another shape or dtype, or NaN / infinite values, is named on stderr a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any, ClassVar, Iterable
 import torch
 from torch import Tensor
 
+from ..capabilities import DataKind
 from ..errors import DataError
 
 DATA_DIR_ENV = "BRAINLIKE_DATA_DIR"
@@ -113,6 +116,9 @@ class Dataset:
     train: (N, D) float32; val: (M, D) float32, the split every metric is computed on;
     test: (T, D) or None, kept for final likelihood reports (binarized MNIST);
     shape: the per-sample image shape, prod(shape) == D (e.g. (1, 16, 16) or (1, 28, 28));
+    data_kind: :data:`DataKind.CONTINUOUS` or :data:`DataKind.BINARY` (every value 0 or 1);
+    ``is_binary`` is derived from it (read-only; ``Dataset(..., is_binary=True)`` is still
+    accepted and sets ``data_kind``);
     *_labels: (N,) int64 or None; knn_sizes: the few-shot pool sizes of PROTOCOL.md;
     provenance: where the data came from (files, images and licences, recipe hash).
     """
@@ -121,13 +127,26 @@ class Dataset:
     train: Tensor
     val: Tensor
     shape: tuple[int, ...]
-    is_binary: bool = False
+    data_kind: str = DataKind.CONTINUOUS
     train_labels: Tensor | None = None
     val_labels: Tensor | None = None
     test: Tensor | None = None
     test_labels: Tensor | None = None
     knn_sizes: tuple[int, ...] = ()
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.data_kind, bool):  # a legacy positional is_binary flag
+            self.data_kind = DataKind.of_flag(self.data_kind)
+        try:
+            DataKind.check(self.data_kind, f"dataset {self.name}")
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+
+    @property
+    def is_binary(self) -> bool:
+        """Whether ``data_kind`` is binary (read-only; records and reports keep reading it)."""
+        return self.data_kind == DataKind.BINARY
 
     @property
     def dim(self) -> int:
@@ -172,6 +191,21 @@ class Dataset:
         return dataclasses.replace(self, **moved)
 
 
+_dataset_fields_init = Dataset.__init__
+
+
+@functools.wraps(_dataset_fields_init)
+def _dataset_init(self, *args, is_binary: bool | None = None, **kwargs):
+    """The dataclass constructor, also accepting the legacy keyword ``is_binary`` (which then
+    sets ``data_kind``, also in ``dataclasses.replace(ds, is_binary=...)``)."""
+    if is_binary is not None:
+        kwargs["data_kind"] = DataKind.of_flag(bool(is_binary))
+    _dataset_fields_init(self, *args, **kwargs)
+
+
+Dataset.__init__ = _dataset_init
+
+
 @dataclasses.dataclass(frozen=True)
 class Availability:
     """Whether a dataset can be loaded here, and where from or why not."""
@@ -184,17 +218,35 @@ class DatasetSource:
     """A registered dataset. Subclasses set the class attributes and implement ``load``.
 
     name: the CLI name; description: one line; shape: per-sample image shape;
-    labelled / is_binary: what the data is; knn_sizes: few-shot pool sizes (labelled only);
-    embedded: True when it needs no files (built from packages the suite depends on).
+    labelled / data_kind: what the data is (``data_kind``: :data:`DataKind.CONTINUOUS` or
+    :data:`DataKind.BINARY`; ``is_binary`` is a read-only property derived from it, and a
+    subclass that still sets the legacy class attribute ``is_binary = True`` gets the binary
+    kind); knn_sizes: few-shot pool sizes (labelled only); embedded: True when it needs no files
+    (built from packages the suite depends on).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     shape: ClassVar[tuple[int, ...]] = ()
     labelled: ClassVar[bool] = False
-    is_binary: ClassVar[bool] = False
+    data_kind: ClassVar[str] = DataKind.CONTINUOUS
     knn_sizes: ClassVar[tuple[int, ...]] = ()
     embedded: ClassVar[bool] = False
+    derived_from: str | None = None
+    """The dataset this one is drawn from at load time (e.g. ``digits`` for ``digits-bin``), or
+    None; ``prepare`` prepares that one instead."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("is_binary")
+        if isinstance(legacy, bool):  # the former declaration: translate it to data_kind
+            cls.data_kind = DataKind.of_flag(legacy)
+            del cls.is_binary
+
+    @property
+    def is_binary(self) -> bool:
+        """Whether ``data_kind`` is binary (read-only, derived)."""
+        return self.data_kind == DataKind.BINARY
 
     def availability(self, data_dir: Path) -> Availability:
         """Whether ``load`` would succeed with this data folder; embedded sets always can."""

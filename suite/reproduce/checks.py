@@ -1,22 +1,30 @@
 """Claims that are checks of computation rather than of training: C1 (lasso optima) and C2
 (BiHM estimators against exact enumeration). Both run in-process in seconds to minutes.
+
+The methods' code is reached through the registry and their declared capabilities
+(:mod:`suite.capabilities`: the :class:`~suite.capabilities.LassoSolver` classes for C1, the
+:class:`~suite.capabilities.EstimatorCheck` of the BiHM for C2), never by importing a plugin.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import time
 
 import numpy as np
 import torch
 
-from suite.registry import discover
+from suite.capabilities import EstimatorCheck, LassoSolver
+from suite.errors import SuiteError
+from suite.registry import METHODS
 
 
-def plugin(module: str):
-    """A built-in method family's module (``"sparse_coding.solvers"``), after discovery."""
-    discover()
-    return importlib.import_module(f"brainlike_suite.methods.{module}")
+def capable(name: str, capability: type):
+    """The registered method class ``name``, which must declare ``capability``."""
+    cls = METHODS.get(name)
+    if not issubclass(cls, capability):
+        raise SuiteError(f"method {name!r} does not declare the {capability.__name__} capability "
+                         "(suite/capabilities.py) this check needs.")
+    return cls
 
 
 def lasso_objectives(x: np.ndarray, atoms: np.ndarray, codes: np.ndarray, lam: float) -> np.ndarray:
@@ -52,7 +60,6 @@ def lasso_agreement(atoms: np.ndarray, x: np.ndarray, lam: float, tol: float = 1
     suite's LCA, ISTA and FISTA (float64, relative duality gap ``tol``) and with scikit-learn;
     return, per solver, the relative excess of the summed objective over scikit-learn's,
     (Σ E_solver − Σ E_sklearn) / Σ E_sklearn, its largest per-sample value, and the time."""
-    solvers = plugin("sparse_coding.solvers")
     a = torch.as_tensor(atoms, dtype=torch.float64)
     a = a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)
     xt = torch.as_tensor(x, dtype=torch.float64)
@@ -61,9 +68,9 @@ def lasso_agreement(atoms: np.ndarray, x: np.ndarray, lam: float, tol: float = 1
     top_eig = float(torch.linalg.eigvalsh(a @ a.T).max())
     out = {"sklearn": ref_info, "lam": lam, "n_samples": int(x.shape[0]), "solvers": {}}
     for name in ("lca", "ista", "fista"):
-        extra = {"dt": min(0.1, 1.0 / top_eig)} if name == "lca" else {}
+        solve = capable(name, LassoSolver).solve_lasso
         start = time.perf_counter()
-        codes = getattr(solvers, name)(xt, a, lam, tol=tol, max_iter=max_iter, **extra)
+        codes = solve(xt, a, lam, tol=tol, max_iter=max_iter, max_eig=top_eig)
         seconds = time.perf_counter() - start
         obj = lasso_objectives(x, a.numpy(), codes.numpy(), lam)
         out["solvers"][name] = {"rel_excess": float((obj.sum() - ref.sum()) / ref.sum()),
@@ -72,41 +79,13 @@ def lasso_agreement(atoms: np.ndarray, x: np.ndarray, lam: float, tol: float = 1
     return out
 
 
-def tiny_helmholtz(sizes=(5, 3, 2), scale: float = 1.5, seed: int = 0):
-    """A float64 BiHM small enough to enumerate (5 visible, 3 and 2 hidden units: 2^10 joint
-    states) with N(0, scale²) weights, so that p, q and p* differ clearly."""
-    model = plugin("helmholtz.model")
-    net = model.HelmholtzPair(list(sizes)).to(torch.float64)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * scale)
-    return net
-
-
-def estimator_convergence(ks=(10, 100, 1000, 10_000), z_draws: int = 200_000, seed: int = 0) -> dict:
-    """Errors of the BiHM estimators against exact enumeration on :func:`tiny_helmholtz`, as
-    the number of samples K grows: mean |error| over all 2^5 inputs of log p̃*(x) and log p(x)
-    (importance sampling with K draws of q(h|x)), and |error| of log Z² (the unbiased estimator
-    with K outer draws from p, 10 inner draws from q) and of log p*(x) = log p̃*(x) − log Z²."""
-    est, exact = plugin("helmholtz.estimators"), plugin("helmholtz.exact")
-    net = tiny_helmholtz()
-    with torch.no_grad():
-        ex = exact.exact_quantities(net)
-    x = ex["x"]
-    rows = []
-    for k in ks:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + int(k))
-        ie = est.importance_estimates(net, x, int(k), g)
-        log_z2, _ = est.log_z2_estimate(net, int(k), 10, g)
-        err = {"K": int(k),
-               "log_p_tilde_star": float((ie["log_p_tilde_star"] - ex["log_p_tilde_star"]).abs().mean()),
-               "log_px": float((ie["log_px"] - ex["log_px"]).abs().mean()),
-               "log_z2": abs(log_z2 - float(ex["log_z2"])),
-               "log_p_star": float((ie["log_p_tilde_star"] - log_z2 - ex["log_p_star"]).abs().mean())}
-        rows.append(err)
-    return {"rows": rows, "exact_log_z2": float(ex["log_z2"]), "n_inputs": int(x.shape[0]),
-            "model": "5-3-2 units, weights N(0, 1.5²), float64"}
+def estimator_convergence(ks=(10, 100, 1000, 10_000), z_draws: int = 200_000, seed: int = 0,
+                          method: str = "bihm") -> dict:
+    """Errors of the estimators of ``method`` (the BiHM: log p̃*(x), log p(x), log Z², log p*(x))
+    against exact enumeration of a tiny model, as the number of samples K grows: its
+    :class:`~suite.capabilities.EstimatorCheck` hook (``rows``: one dict per K). ``z_draws`` is
+    kept for compatibility and unused."""
+    return capable(method, EstimatorCheck).estimator_convergence(tuple(ks), seed=seed)
 
 
 def errors_shrink(rows: list[dict], keys=("log_p_tilde_star", "log_px", "log_z2", "log_p_star"),

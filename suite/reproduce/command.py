@@ -86,21 +86,33 @@ def contexts(claims: list[Claim], args, out: Path) -> list[ClaimContext]:
             for c in claims]
 
 
-def claim_minutes(records: list[dict], extra_seconds: float) -> float:
-    """Wall time of a claim: its runs' (finished − started), plus its in-process checks."""
-    total = extra_seconds
+def run_seconds(records: list[dict]) -> list[float]:
+    """Each run's measured duration, (finished − started) of its provenance, in seconds."""
+    out = []
     for r in records:
         p = r.get("provenance") or {}
         try:
-            total += (datetime.fromisoformat(p["finished"]) - datetime.fromisoformat(p["started"])
-                      ).total_seconds()
+            out.append((datetime.fromisoformat(p["finished"]) - datetime.fromisoformat(p["started"])
+                        ).total_seconds())
         except (KeyError, TypeError, ValueError):
             continue
-    return total / 60
+    return out
 
 
-def judge(claim: Claim, ctx: ClaimContext) -> Row:
-    """Score one claim from the store (never trains)."""
+def claim_minutes(records: list[dict], extra_seconds: float, jobs: int = 1) -> tuple[float, float]:
+    """``(run_minutes, wall_minutes)`` of a claim: the sum of its runs' measured durations (each
+    run trains on one core), and the wall time of running them on ``jobs`` parallel workers
+    (``reproduce --claims ID --jobs N``): the makespan of the longest-first schedule of those
+    durations. Both include the claim's in-process checks (``extra_seconds``)."""
+    durations = sorted(run_seconds(records), reverse=True)
+    workers = [0.0] * max(1, int(jobs))
+    for d in durations:
+        workers[workers.index(min(workers))] += d
+    return (sum(durations) + extra_seconds) / 60, (max(workers) + extra_seconds) / 60
+
+
+def judge(claim: Claim, ctx: ClaimContext, jobs: int = 1) -> Row:
+    """Score one claim from the store (never trains); its wall time is that of ``jobs`` workers."""
     start = time.perf_counter()
     missing = ctx.missing()
     judgement: Judgement | None = None
@@ -114,9 +126,9 @@ def judge(claim: Claim, ctx: ClaimContext) -> Row:
     status, note = decide(judgement, records, missing, time_bounded=claim.time_bounded)
     if status == NOT_MEASURABLE and judgement is not None:
         note = judgement.reason
-    minutes = claim_minutes(records, time.perf_counter() - start)
+    run_minutes, minutes = claim_minutes(records, time.perf_counter() - start, jobs)
     return Row(claim.id, claim.title, claim.paper, claim.source,
-               judgement.measured if judgement else "—", claim.rule, status, note, minutes,
+               judgement.measured if judgement else "—", claim.rule, status, note, run_minutes, minutes,
                judgement.figure if judgement else None, judgement.evidence if judgement else {})
 
 
@@ -142,6 +154,8 @@ def header(args, out: Path, ctxs: list[ClaimContext]) -> dict:
             "commit": git_commit() or "unknown", "date": now(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "profile": args.profile, "seeds": args.seeds,
+            "wall minutes": f"with {args.jobs} parallel worker(s) (--jobs {args.jobs}); run minutes: the "
+                            "sum of the claim's run times, one core each",
             "datasets": ", ".join(f"{role}: {name} (recipe {recipes.get(name, 'n/a')})"
                                   for role, name in datasets.items()),
             "store": str(out)}
@@ -194,7 +208,7 @@ def cmd_reproduce(args) -> int:
                 print("submitted; score them later with `run_suite.py reproduce --judge-only`.")
                 return 0
             n_failed = summarize(outcomes, out)
-    rows = [judge(c, ctx) for c, ctx in zip(claims, ctxs)]
+    rows = [judge(c, ctx, args.jobs) for c, ctx in zip(claims, ctxs)]
     report_dir = Path(args.to or out / "reports" / "reproduction")
     written = write_scorecard(rows, report_dir, header(args, out, ctxs))
     print()

@@ -34,6 +34,7 @@ class Row:
     rule: str
     verdict: str
     note: str
+    run_minutes: float | None
     minutes: float | None
     figure: str | None
     evidence: dict
@@ -43,13 +44,16 @@ class Row:
         if self.figure:
             rel = Path(os.path.relpath(self.figure, report_dir)).as_posix()
             fig = link.format(rel=rel)
-        minutes = "" if self.minutes is None else f"{self.minutes:.1f}"
+        def fmt(m):
+            return "" if m is None else f"{m:.1f}"
         return [self.claim, self.title, self.paper, self.source, self.measured, self.rule,
-                self.verdict, self.note, minutes, fig]
+                self.verdict, self.note, fmt(self.run_minutes), fmt(self.minutes), fig]
 
 
 HEADERS = ["claim", "what", "paper", "source", "measured here", "rule", "verdict", "note",
-           "minutes", "figure"]
+           "run minutes", "wall minutes", "figure"]
+"""``run minutes``: the sum of the claim's run times (one core each); ``wall minutes``: the time
+of its experiment with the command's ``--jobs`` workers (see the header)."""
 
 
 def _write_text(path: Path, text: str) -> Path:

@@ -1,6 +1,7 @@
 """Toy datasets for the engine's tests: tiny, labelled, built in milliseconds."""
 import torch
 
+from suite.capabilities import DataKind
 from suite.data.sources import Dataset, DatasetSource
 from suite.registry import register_dataset
 
@@ -33,10 +34,10 @@ class ToyBinary(DatasetSource):
     name = "toybin"
     description = "Bernoulli(0.3) binary vectors (tests)"
     shape = (1, 4, 4)
-    is_binary = True
+    data_kind = DataKind.BINARY
     embedded = True
 
     def load(self, data_dir, cache_dir):
         g = torch.Generator().manual_seed(1)
         x = (torch.rand(300, 16, generator=g) < 0.3).float()
-        return Dataset(self.name, x[:200], x[200:], self.shape, is_binary=True)
+        return Dataset(self.name, x[:200], x[200:], self.shape, data_kind=DataKind.BINARY)

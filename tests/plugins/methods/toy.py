@@ -3,6 +3,7 @@ import time
 
 import torch
 
+from suite.capabilities import LinearDictionary
 from suite.hparams import Choice, NonNegative, Positive
 from suite.method import Inference, Method
 from suite.registry import register
@@ -11,7 +12,7 @@ from suite.training import check_finite
 
 
 @register
-class ToyProjection(Method):
+class ToyProjection(Method, LinearDictionary):
     """codes = relu(W x) for a seeded random W, recon = codes·W (tests only)."""
 
     name = "toy"
@@ -39,6 +40,7 @@ class ToyProjection(Method):
             bar.update(1)
         self.weight = self.weight + 0.01 * torch.randn(self.weight.shape, generator=self.generator,
                                                        device=self.device)
+        self.n_steps_ = 1  # one update, whatever the budget
         return self
 
     def infer(self, x):
