@@ -12,10 +12,16 @@ are carried over. Damaged runs (:mod:`suite.store`) are left out and listed in `
 - ``leaderboard_<dataset>_<profile>.{md,csv,tex,html}`` (:mod:`reports.tables`), with a
   ``converged`` column and a " †" on the rows that did not converge (PROTOCOL.md);
 - ``sweep_<dataset>_<profile>.{md,csv,tex,html}`` where a method ran ≥ 2 configurations;
-- ``figures/*.png``: dictionaries, sparsity vs distortion, rate–distortion (:mod:`reports.figures`);
+- ``figures/*.png``: dictionaries, sparsity vs distortion, rate–distortion (:mod:`reports.figures`),
+  and with ``formats`` (``report --formats png,pdf,svg``) their vector copies beside them;
+- ``convergence_*`` and ``amortization_gap_*`` tables and figures, where runs stored them;
+- ``index.html``: everything above on one self-contained page, with sortable and filterable
+  leaderboards, a summary ranking, each run's details and the reproduction scorecard
+  (:mod:`reports.page`);
 - ``index.md``: the store's summary and a link to every file written.
 
-Failed runs (``<out>/failures/``) are counted, never tabulated.
+Failed runs (``<out>/failures/``) are counted, never tabulated; the page shows each one's error
+and traceback.
 
 Adding a section
 ----------------
@@ -25,8 +31,9 @@ from ``ctx`` (``ctx.table`` aggregates over seeds, ``ctx.per_dataset()`` yields 
 records (``ctx.records_by_key`` by run key), ``ctx.arrays(key)`` a run's stored arrays), writes
 them under ``ctx.report_dir`` (figures under ``ctx.figure_dir``, drawn in
 :func:`reports.figures.new_figure` and saved with :func:`reports.figures._save` so that they are
-reproducible) and returns the paths it wrote, in a fixed order. Then append it to
-:data:`SECTIONS`. It must not train anything, nor write time stamps.
+reproducible) and returns the paths it wrote, in a fixed order. Then insert it in
+:data:`SECTIONS` before :func:`reports.page.html_page` (the page embeds what the others wrote;
+show the new tables or figures there too). It must not train anything, nor write time stamps.
 """
 from __future__ import annotations
 
@@ -41,35 +48,69 @@ from typing import Callable
 from .collect import ReportContext, aggregate, runs_frame
 from .amortization_gap_report import amortization_gap
 from .convergence_report import convergence
-from .figures import dictionary_grids, rate_distortion, sparsity_vs_distortion
-from .formatting import config_label
+from .figures import (FORMATS, dictionary_grids, rate_distortion, saving_formats,
+                      sparsity_vs_distortion)
+from .page import html_page
+from .summary import store_summary
 from .tables import footnotes, leaderboard, leaderboards, render, sweeps
 
 Section = Callable[[ReportContext], list[Path]]
 
 SECTIONS: list[Section] = [leaderboards, sweeps, dictionary_grids, sparsity_vs_distortion,
-                           rate_distortion, convergence, amortization_gap]
-"""The report sections, in the order they are built and listed in ``index.md``."""
+                           rate_distortion, convergence, amortization_gap, html_page]
+"""The report sections, in the order they are built and listed in ``index.md``; the page
+(``index.html``) comes last, since it embeds the figures the others wrote."""
 
-__all__ = ["SECTIONS", "ReportContext", "build", "format_leaderboard", "summary_lines"]
+__all__ = ["FORMATS", "SECTIONS", "ReportContext", "build", "format_leaderboard",
+           "summary_lines"]
 
-BUILT_PATTERNS = ("index.md", "leaderboard_*", "sweep_*", "convergence_*", "amortization_gap_*",
+BUILT_PATTERNS = ("index.md", "index.html", "leaderboard_*", "sweep_*", "convergence_*",
+                  "amortization_gap_*",
                   "figures/dictionary_*", "figures/sparsity_vs_sse_*", "figures/rate_distortion_*",
                   "figures/convergence_*", "figures/amortization_gap_*")
 """Paths (relative, POSIX) that only :func:`build` writes: on a rebuild, such a file of the
 previous report that the new one lacks is pruned, as is every file the previous ``index.md``
 listed; every other file of the folder (e.g. ``reproduction/``, ``samples_*.png``) is kept."""
 _INDEX_LINK = re.compile(r"^- \[.*\]\((?P<path>[^()]+)\)$")
+_FORMATS_LINE = re.compile(r"^Figure formats: (?P<formats>[a-z]+(?:, [a-z]+)*) ")
 
 
-def build(out_dir: Path, report_dir: Path | None = None) -> list[Path]:
+def _previous_formats(report_dir: Path) -> tuple[str, ...]:
+    """The figure formats the previous build recorded in its ``index.md``; PNG alone if none."""
+    try:
+        text = (report_dir / "index.md").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ("png",)
+    for line in text.splitlines():
+        m = _FORMATS_LINE.match(line)
+        if m:
+            found = tuple(f for f in m["formats"].split(", ") if f in FORMATS)
+            return found or ("png",)
+    return ("png",)
+
+
+def build(out_dir: Path, report_dir: Path | None = None,
+          formats: tuple[str, ...] | list[str] | None = None) -> list[Path]:
     """Build every section of :data:`SECTIONS` from the store under ``out_dir`` into
     ``report_dir`` (default ``<out_dir>/reports``); return the paths written, ``index.md`` last.
+    ``formats``: the figure formats (:data:`reports.figures.FORMATS`); PNG is always written,
+    ``pdf`` and ``svg`` add vector copies beside each figure; None: those of the previous build
+    (``index.md`` records them when other than PNG alone), else PNG alone.
 
     The report is built in a temporary folder beside ``report_dir`` and swapped in when
     complete (files there that the build does not own are carried over): on any error the
-    previous report stays as it was."""
+    previous report stays as it was. Files of the previous build that this one did not write
+    (runs that left the store, formats no longer asked for) are gone afterwards."""
     out_dir = Path(out_dir)
+    if formats is None:
+        formats = _previous_formats(out_dir / "reports" if report_dir is None else Path(report_dir))
+    formats = tuple(dict.fromkeys(["png", *formats]))
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        from suite.errors import ConfigError
+
+        raise ConfigError(f"unknown figure format(s) {', '.join(unknown)}; "
+                          f"choose among {', '.join(FORMATS)} (e.g. --formats png,pdf,svg)")
     report_dir = out_dir / "reports" if report_dir is None else Path(report_dir)
     final = Path(os.path.realpath(report_dir))
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -83,9 +124,10 @@ def build(out_dir: Path, report_dir: Path | None = None) -> list[Path]:
     except PermissionError:
         if not (final.is_dir() and os.access(final, os.W_OK | os.X_OK)):
             raise
-        return _build_inside(out_dir, report_dir, final)  # the folder is writable, its parent not
+        # the folder is writable, its parent not
+        return _build_inside(out_dir, report_dir, final, formats)
     try:
-        written = _build_into(out_dir, staging)
+        written = _build_into(out_dir, staging, formats)
         if final.is_dir():
             _carry_over(final, staging, _previously_built(final))
         from suite.store import default_dir_mode
@@ -120,13 +162,14 @@ def _remove_stale_staging(final: Path) -> None:
                 pass
 
 
-def _build_inside(out_dir: Path, report_dir: Path, final: Path) -> list[Path]:
+def _build_inside(out_dir: Path, report_dir: Path, final: Path,
+                  formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """:func:`build` where only the report folder itself is writable: build in a hidden folder
     inside it, then move each file into place (each replaced atomically) and prune the previous
     build's files that the new one lacks. A failed build still changes nothing."""
     staging = Path(tempfile.mkdtemp(dir=final, prefix=".building-"))
     try:
-        written = _build_into(out_dir, staging)
+        written = _build_into(out_dir, staging, formats)
         previous = _previously_built(final)
         for path in written:
             target = final / path.relative_to(staging)
@@ -143,14 +186,21 @@ def _build_inside(out_dir: Path, report_dir: Path, final: Path) -> list[Path]:
     return [report_dir / p.relative_to(staging) for p in written]
 
 
-def _build_into(out_dir: Path, report_dir: Path) -> list[Path]:
-    """Every section, then ``index.md``, written into the (empty) folder ``report_dir``."""
+def _build_into(out_dir: Path, report_dir: Path,
+                formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Every section, then ``index.md``, written into the (empty) folder ``report_dir``; each
+    section's figures in ``formats``."""
     ctx = ReportContext.from_store(out_dir, report_dir)
     written: list[Path] = []
     for section in SECTIONS:
-        written += section(ctx)
+        with saving_formats(formats) as extra:
+            written += section(ctx)
+        written += extra
     index = report_dir / "index.md"
-    lines = ["# Reports", "", *_summary(ctx), ""]
+    lines = ["# Reports", "", *store_summary(ctx), ""]
+    if tuple(formats) != ("png",):  # kept by the next build that names none (`run`'s rebuild)
+        lines += [f"Figure formats: {', '.join(formats)} (`report --formats png` for PNG only).",
+                  ""]
     lines += [f"- [{os.path.relpath(p, report_dir)}]({Path(os.path.relpath(p, report_dir)).as_posix()})"
               for p in written]
     index.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
@@ -222,38 +272,7 @@ def format_leaderboard(records: list[dict], dataset: str, profile: str, fmt: str
     return "\n\n".join([render(headers, rows, fmt, n_text=2), *footnotes(table)])
 
 
-def _summary(ctx: ReportContext) -> list[str]:
-    n_runs = len(ctx.records)
-    pairs = ctx.table.pairs()
-    lines = [f"{n_runs} finished run{'s' if n_runs != 1 else ''} stored in "
-             f"{ctx.out_dir / 'runs'} ({len(ctx.table)} configurations on "
-             f"{len(pairs)} dataset/profile pair{'s' if len(pairs) != 1 else ''})."]
-    if ctx.damaged:
-        n = len(ctx.damaged)
-        lines.append(f"{n} damaged run{'s' if n != 1 else ''} not counted; "
-                     f"{'they' if n != 1 else 'it'} will be redone the next time "
-                     f"{'their' if n != 1 else 'its'} grid runs:")
-        lines += [f"  - {d.path}: {d.reason}" for d in sorted(ctx.damaged, key=lambda d: str(d.path))]
-    if ctx.n_superseded:
-        lines.append(f"{ctx.n_superseded} older record(s) of the same method, configuration and "
-                     "seed are superseded by newer ones and not counted.")
-    if ctx.failures:
-        n = len(ctx.failures)
-        lines.append(f"{n} run{'s' if n != 1 else ''} failed; see {ctx.out_dir / 'failures'} "
-                     "(failed runs are retried on the next invocation):")
-        for f in sorted(ctx.failures, key=lambda f: f.get("key", "")):
-            spec = f.get("spec") or {}
-            error = str(f.get("error") or "").strip().splitlines()
-            label = config_label(spec.get("method", "?"), spec.get("overrides") or {})
-            lines.append(f"  - {label} on {spec.get('dataset', '?')} "
-                         f"({spec.get('profile', '?')}, seed {spec.get('seed', '?')}): "
-                         f"{error[0] if error else 'unknown error'}")
-    from suite.executors.submissions import missing_lines  # runs submitted to Slurm/Ray, not finished
-
-    return lines + missing_lines(ctx.out_dir)
-
-
 def summary_lines(out_dir: Path) -> list[str]:
     """How many runs the store under ``out_dir`` holds, how many failed (one line each)."""
     out_dir = Path(out_dir)
-    return _summary(ReportContext.from_store(out_dir, out_dir / "reports"))
+    return store_summary(ReportContext.from_store(out_dir, out_dir / "reports"))

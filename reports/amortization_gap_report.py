@@ -129,9 +129,12 @@ def _errors(part: pd.DataFrame, metric: str):
     return np.nan_to_num(part[col].to_numpy(dtype=np.float64), nan=0.0)
 
 
-def gap_figure(frame: pd.DataFrame, title: str, path: Path) -> Path:
+def gap_figure(frame: pd.DataFrame, title: str, path: Path,
+               labels: dict[str, str] | None = None) -> Path:
     """Lifetime sparsity against sse: own inference (large star) and re-inference sweeps, one
-    colour per configuration; legends right of the axes."""
+    colour per configuration; legends right of the axes. ``labels``: the legend's label per
+    configuration (e.g. marked " †" when it did not converge, explained under the plot)."""
+    labels = labels or {}
     configs = list(dict.fromkeys(frame["config"]))
     method_of = dict(zip(frame["config"], frame["method"]))
     colours = dict(zip(configs, config_colours(method_of[c] for c in configs)))
@@ -157,7 +160,8 @@ def gap_figure(frame: pd.DataFrame, title: str, path: Path) -> Path:
                     for r in part.itertuples():
                         ax.annotate(f"λ={fmt_param(r.lam)}", (r.sse, r.lifetime_sparsity),
                                     xytext=(3, 3), textcoords="offset points", fontsize=6)
-            config_handles.append(Line2D([], [], color=colour, lw=6, label=config))
+            config_handles.append(Line2D([], [], color=colour, lw=6,
+                                         label=labels.get(config, config)))
         kinds = [Line2D([], [], ls="none", marker="*", ms=12, color="0.6", mec="black",
                         mew=0.6, label=f"own ({OWN}) inference")]
         kinds += [Line2D([], [], ls=LINESTYLES.get(s, ":"), marker="o", ms=4, color="0.35",
@@ -165,9 +169,13 @@ def gap_figure(frame: pd.DataFrame, title: str, path: Path) -> Path:
         label_axes(ax, SSE_LABEL, SPARSITY_LABEL, title)
         legend_outside(ax, [*config_handles, heading_handle(""), heading_handle("inference:"),
                             *kinds], title="configuration")
-        if "n_seeds" in frame and frame["n_seeds"].max() > 1:
-            ax.text(0.0, -0.13, "error bars: 95% confidence half-widths over seeds",
-                    transform=ax.transAxes, fontsize=7, ha="left", va="top")
+        notes = (["error bars: 95% confidence half-widths over seeds"]
+                 if "n_seeds" in frame and frame["n_seeds"].max() > 1 else [])
+        if any(labels.get(c, c) != c for c in configs):
+            notes.append(UNCONVERGED_NOTE)
+        if notes:
+            ax.text(0.0, -0.13, "\n".join(notes), transform=ax.transAxes, fontsize=7,
+                    ha="left", va="top")
         return _save(fig, path, tight=True)
 
 
@@ -189,5 +197,6 @@ def amortization_gap(ctx: ReportContext) -> list[Path]:
         paths += write_formats(ctx.report_dir / stem, title, [NOTE, samples_note(records)],
                                headers, rows, raw, n_text=4,
                                footer=[UNCONVERGED_NOTE] if marked else [])
-        paths.append(gap_figure(frame, title, ctx.figure_dir / f"{stem}.png"))
+        by_config = {table.meta.at[i, "config"]: labels[i] for i in range(len(table))}
+        paths.append(gap_figure(frame, title, ctx.figure_dir / f"{stem}.png", by_config))
     return paths

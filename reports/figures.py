@@ -1,7 +1,12 @@
 """Figures as PNG (matplotlib's Agg canvas, no pyplot state), byte-identical from build to build.
 
 Determinism: matplotlib's default style (whatever the user's matplotlibrc says), fixed sizes
-and dpi, and no ``Software`` entry in the PNG metadata (Agg writes no time stamp).
+and dpi, and no ``Software`` entry in the PNG metadata (Agg writes no time stamp). Vector
+copies (``report --formats png,pdf,svg``; :func:`saving_formats`) are written beside each PNG,
+without their date entries and with a fixed SVG id salt, so they too are byte-identical.
+
+Every figure draws a method in its own colour and its family's marker (:mod:`reports.style`),
+with its legends outside the axes, never over the data.
 
 - ``figures/dictionary_<dataset>_<profile>_<config>.png``: the learned dictionary (K, D) as a
   grid of patches, per configuration, from its first seed that stored one; each atom scaled by
@@ -17,9 +22,10 @@ their overrides; a configuration that did not converge is labelled " †", expla
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import matplotlib
 import matplotlib.style
@@ -28,11 +34,15 @@ from matplotlib.figure import Figure
 
 from .collect import ReportContext, Table
 from .formatting import UNCONVERGED_MARK, UNCONVERGED_NOTE, fmt_param, slug
+from .style import family_marker, legend_outside, method_and_family_handles, method_colour
 
 DPI = 100
 PNG_METADATA = {"Software": None}
-FAMILY_MARKERS = {"amortized-vae": "o", "iterative-vae": "s", "sparse-coding": "^",
-                  "helmholtz": "D", "other": "v"}
+VECTOR_METADATA = {"pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+                   "svg": {"Creator": None, "Date": None}}
+"""No tool names or dates in vector files: they would change from build to build."""
+FORMATS = ("png", "pdf", "svg")
+"""The figure formats ``report --formats`` accepts; PNG is always written (the page embeds it)."""
 MOSAIC_TARGET_PX = 640
 """A dictionary mosaic is magnified by a whole factor up to about this many pixels a side."""
 
@@ -45,9 +55,42 @@ def new_figure(figsize: tuple[float, float]) -> Iterator[Figure]:
         yield Figure(figsize=figsize, dpi=DPI)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+_EXTRA_FORMATS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "report_extra_formats", default=())
+_EXTRA_WRITTEN: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar(
+    "report_extra_written", default=None)
+
+
+@contextlib.contextmanager
+def saving_formats(formats: Sequence[str]) -> Iterator[list[Path]]:
+    """Within the block, :func:`_save` also writes each of ``formats`` other than PNG (``pdf``,
+    ``svg``) beside the PNG; yields the list of those extra files, in the order written."""
+    extra = tuple(f for f in dict.fromkeys(formats) if f != "png")
+    unknown = [f for f in extra if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown figure format(s) {unknown}; known: {', '.join(FORMATS)}")
+    written: list[Path] = []
+    t1, t2 = _EXTRA_FORMATS.set(extra), _EXTRA_WRITTEN.set(written)
+    try:
+        yield written
+    finally:
+        _EXTRA_FORMATS.reset(t1)
+        _EXTRA_WRITTEN.reset(t2)
+
+
+def _save(fig: Figure, path: Path, tight: bool = False) -> Path:
+    """Save ``fig`` as the PNG ``path`` (and, under :func:`saving_formats`, its vector copies);
+    ``tight``: crop to the drawn content (legends outside the axes included). Returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+    kw = {"bbox_inches": "tight", "pad_inches": 0.1} if tight else {}
+    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA, **kw)
+    written = _EXTRA_WRITTEN.get()
+    for fmt in _EXTRA_FORMATS.get():
+        other = path.with_suffix(f".{fmt}")
+        with matplotlib.rc_context({"svg.hashsalt": "brainlike-suite", "svg.fonttype": "path"}):
+            fig.savefig(other, dpi=DPI, format=fmt, metadata=VECTOR_METADATA[fmt], **kw)
+        if written is not None:
+            written.append(other)
     return path
 
 
@@ -137,28 +180,31 @@ def _override_text(overrides: dict) -> str:
 
 def tradeoff_figure(table: Table, x: str, y: str, xlabel: str, ylabel: str, title: str,
                     path: Path) -> Path | None:
-    """Scatter of metric ``y`` against ``x``, one point per row with both finite, coloured by
-    method, marked by family, with 95% half-widths as error bars; None when no row qualifies."""
+    """Scatter of metric ``y`` against ``x``, one point per row with both finite, in its
+    method's colour and family's marker (:mod:`reports.style`), with 95% half-widths as error
+    bars where there are several seeds; legends (methods by family, then the family markers)
+    right of the axes. None when no row qualifies."""
     if x not in table.mean or y not in table.mean:
         return None
     ok = (np.isfinite(table.mean[x]) & np.isfinite(table.mean[y])).to_numpy()  # NaN/inf: no point
     if not ok.any():
         return None
     meta = table.meta.loc[ok]
-    methods = sorted(meta["method"].unique())
-    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
+    family_of = {m: f for m, f in zip(meta["method"], meta["family"])}
+    methods = sorted(family_of, key=lambda m: (family_of[m], m))
     with new_figure((7.0, 5.0)) as fig:
         ax = fig.add_subplot()
-        for j, method in enumerate(methods):
+        handles = []
+        for method in methods:
             rows = [i for i in meta.index if meta.at[i, "method"] == method]
             rows.sort(key=lambda i: table.mean.at[i, x])
             xs, ys = table.mean.loc[rows, x].to_numpy(), table.mean.loc[rows, y].to_numpy()
             xerr = np.nan_to_num(table.ci.loc[rows, x].to_numpy(), nan=0.0)
             yerr = np.nan_to_num(table.ci.loc[rows, y].to_numpy(), nan=0.0)
-            colour = cmap(j % cmap.N)
-            marker = FAMILY_MARKERS.get(meta.at[rows[0], "family"], "v")
-            ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt=marker, color=colour, label=method,
-                        ls="-" if len(rows) > 1 else "none", lw=0.8, ms=6, capsize=2)
+            handles.append(ax.errorbar(
+                xs, ys, xerr=xerr, yerr=yerr, fmt=family_marker(family_of[method]),
+                color=method_colour(method), label=method, ls="-" if len(rows) > 1 else "none",
+                lw=0.8, ms=6, capsize=2))
             for i, xv, yv in zip(rows, xs, ys):
                 text = _override_text(meta.at[i, "overrides"])
                 if table.converged_text(i) == "no":
@@ -167,15 +213,22 @@ def tradeoff_figure(table: Table, x: str, y: str, xlabel: str, ylabel: str, titl
                     ax.annotate(text, (xv, yv), xytext=(4, 4), textcoords="offset points",
                                 fontsize=7)
         label_axes(ax, xlabel, ylabel, title)
-        ax.legend(fontsize=8, loc="best")
-        marked = any(table.converged_text(i) == "no" for i in meta.index)
-        if marked:
-            fig.text(0.01, 0.01, UNCONVERGED_NOTE, fontsize=7, ha="left", va="bottom")
-        fig.tight_layout(rect=(0, 0.04, 1, 1) if marked else None)
-        return _save(fig, path)
+        legend_outside(ax, method_and_family_handles(handles, family_of.values()),
+                       title="method")
+        seeds = sorted(set(meta["n_seeds"]))
+        notes = ([f"error bars: 95% confidence half-widths over seeds "
+                  f"({'/'.join(map(str, seeds))} seeds)"] if max(seeds) > 1 else [])
+        if any(table.converged_text(i) == "no" for i in meta.index):
+            notes.append(UNCONVERGED_NOTE)
+        if notes:
+            ax.text(0.0, -0.13, "\n".join(notes), transform=ax.transAxes, fontsize=7,
+                    ha="left", va="top")
+        return _save(fig, path, tight=True)
 
 
 SSE_LABEL = "distortion: sse (per sample, squared data units)"
+SPARSITY_LABEL = "lifetime sparsity (unitless, 0 to 1; 1 = sparsest)"
+RATE_LABEL = "rate (nats per sample)"
 
 
 def _tradeoff_section(ctx: ReportContext, x: str, y: str, xlabel: str, ylabel: str,
@@ -191,11 +244,11 @@ def _tradeoff_section(ctx: ReportContext, x: str, y: str, xlabel: str, ylabel: s
 
 def sparsity_vs_distortion(ctx: ReportContext) -> list[Path]:
     """Section: lifetime sparsity against sse per (dataset, profile)."""
-    return _tradeoff_section(ctx, "sse", "lifetime_sparsity", SSE_LABEL, "lifetime sparsity",
+    return _tradeoff_section(ctx, "sse", "lifetime_sparsity", SSE_LABEL, SPARSITY_LABEL,
                              "Sparsity vs distortion", "sparsity_vs_sse")
 
 
 def rate_distortion(ctx: ReportContext) -> list[Path]:
     """Section: sse against rate per (dataset, profile), for the configurations with a rate."""
-    return _tradeoff_section(ctx, "rate", "sse", "rate (nats per sample)", SSE_LABEL,
+    return _tradeoff_section(ctx, "rate", "sse", RATE_LABEL, SSE_LABEL,
                              "Rate–distortion", "rate_distortion")

@@ -60,14 +60,14 @@ def leaderboard_table(table_rows: Table, table_id: str) -> str:
             ci = table_rows.ci.at[i, m] if m in table_rows.ci else None
             title = (f"95% half-width {fmt_number(ci)} over {meta['n_seeds']} seeds"
                      if ci is not None and not math.isnan(ci) else "")
-            tds.append(cell(text, value if value is not None else None, f"num g-{g}", title))
-        body.append(_row_attrs(meta["config"], meta["family"], "unconverged" if conv == "no" else "")
-                    + "".join(tds) + "</tr>")
+            tds.append(cell(text, value, f"num g-{g}", title))
+        cls = "unconverged" if conv == "no" else ""
+        body.append(_row_attrs(meta["config"], meta["family"], cls) + "".join(tds) + "</tr>")
     return table(head, body, table_id=table_id, cls="sortable filterable leaderboard",
                  group_row=group_header_row(n_lead, groups))
 
 
-def ranking_table(rank: Ranking, table_id: str = "ranking") -> str:
+def ranking_table(rank: Ranking, table_id: str = "ranking-table") -> str:
     """The summary ranking as an interactive table: per configuration, its mean rank per
     metric (hover: the rank on each dataset), the number of (dataset, profile) pairs."""
     names = [m for m, _ in rank.metrics]

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the run matrix and its cache status, run nothing")
     p.add_argument("--list", action="store_true", help="list methods and datasets, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--columns", default=None, metavar="A,B,...",
+                   help="columns of the leaderboard printed at the end (default: method, sse, "
+                        "r2, rate, lifetime_sparsity, dead_frac, knn, converged, fit_seconds; "
+                        "'all' for every column; the report files always hold every column)")
     add_common(p)
     from ..executors import add_executor_arguments
 
@@ -132,12 +136,16 @@ def run(args) -> int:
     if outcomes is None:  # --detach: the engine runs them; `run_suite.py status` follows them
         return 0
     n_failed = summarize(outcomes, out)
-    _print_leaderboards(out, grid.specs)
+    _print_leaderboards(out, grid.specs, getattr(args, "columns", None))
     return 1 if n_failed else 0
 
 
-def _print_leaderboards(out: Path, specs) -> None:
+def _print_leaderboards(out: Path, specs, columns: str | None = None) -> None:
+    """The grid's leaderboards in the narrow terminal view (:mod:`reports.terminal`; ``columns``:
+    the ``--columns`` value), then the report rebuilt and where to read it."""
     import reports
+    from reports.formatting import slug
+    from reports.terminal import parse_columns, terminal_leaderboard
     from ..store import load_records
 
     records = load_records(out)
@@ -145,7 +153,10 @@ def _print_leaderboards(out: Path, specs) -> None:
     mine = [r for r in records if r["key"] in keys]
     for dataset, profile in sorted({(s.dataset, s.profile) for s in specs}):
         print(f"\nLeaderboard: {dataset} ({profile} profile)\n")
-        print(reports.format_leaderboard(mine, dataset, profile))
+        full = out / "reports" / f"leaderboard_{slug(dataset)}_{slug(profile)}.md"
+        print(terminal_leaderboard(mine, dataset, profile, parse_columns(columns),
+                                   full_table=str(full)))
     written = reports.build(out)
     print(f"\nTables and figures: {out / 'reports'} ({len(written)} files). "
           "Rebuild them any time with `python run_suite.py report`.")
+    print(f"Everything on one page (open it in a browser): {out / 'reports' / 'index.html'}")
