@@ -6,4 +6,4 @@ starting with ``_`` skipped), whose ``@register_dataset`` decorators register th
 """
 from suite.registry import import_plugin_modules
 
-import_plugin_modules(__name__, __path__)
+import_plugin_modules(__name__, __path__, "datasets")

@@ -11,4 +11,4 @@ Each family folder holds its settings per profile in ``config.yaml``.
 """
 from suite.registry import import_plugin_modules
 
-import_plugin_modules(__name__, __path__)
+import_plugin_modules(__name__, __path__, "methods")

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 GROUPS = {"distortion": "distortion", "rate": "rate / ELBO", "sparsity": "sparsity",
           "dead": "dead units", "knn": "few-shot KNN", "likelihood": "likelihood",
@@ -187,7 +187,3 @@ def image(path: Path, alt: str, caption: str = "", cls: str = "", gray: bool = F
     cap = f"<figcaption>{cap}</figcaption>" if cap else ""
     return (f'<figure{attrs}><img src="{data_uri(path, gray)}" alt="{esc(alt)}">{cap}</figure>')
 
-
-def attributes(values: Mapping[str, Any]) -> str:
-    """`` name="value"`` pairs, in the given order, values escaped."""
-    return "".join(f' {k}="{esc(v)}"' for k, v in values.items())

@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from suite.loss_curve import TOL, WINDOW
+
 from .amortization_gap_report import NOTE as GAP_NOTE
 from .amortization_gap_report import gap_frame, gap_table, samples_note
 from .collect import ReportContext, Table
@@ -45,7 +47,8 @@ from .tables import leaderboard_metrics, sweep, sweep_display
 ASSETS = Path(__file__).resolve().parent / "assets"
 TITLE = "brainlike-suite report"
 NOT_RESULTS = ("Rows marked † did not converge (PROTOCOL.md: the training loss still improved by "
-               "more than 1% over the last 20% of training): their numbers are shown for "
+               f"more than {TOL:.0%} over the last {WINDOW:.0%} of training): their numbers are "
+               "shown for "
                "diagnosis, but they are not results. They are not ranked.")
 
 

@@ -38,6 +38,12 @@ def _section(title: str, body: str, wide: bool = False) -> str:
     return f"<section{cls}><h4>{esc(title)}</h4>{body}</section>"
 
 
+def _overrides_text(spec: dict) -> str:
+    """``lam=0.1, n_latents=64`` (as typed on the command line), or "none"."""
+    return ", ".join(f"{k}={fmt_param(v)}" for k, v in
+                     sorted((spec.get("overrides") or {}).items())) or "none"
+
+
 def _spec_items(rec: dict) -> list[tuple[str, Any]]:
     spec = rec.get("spec") or {}
     method = rec.get("method") or {}
@@ -46,8 +52,7 @@ def _spec_items(rec: dict) -> list[tuple[str, Any]]:
             ("dataset", spec.get("dataset")), ("profile", spec.get("profile")),
             ("seed", spec.get("seed")), ("latents (K)", spec.get("n_latents")),
             ("run key", rec.get("key")),
-            ("overrides", ", ".join(f"{k}={fmt_param(v)}" for k, v in
-                                    sorted((spec.get("overrides") or {}).items())) or "none")]
+            ("overrides", _overrides_text(spec))]
 
 
 def _hparams(spec: dict) -> str:
@@ -121,8 +126,7 @@ def failure_details(failure: dict) -> str:
     items = [("method", spec.get("method")), ("dataset", spec.get("dataset")),
              ("profile", spec.get("profile")), ("seed", spec.get("seed")),
              ("latents (K)", spec.get("n_latents")), ("run key", failure.get("key")),
-             ("overrides", ", ".join(f"{k}={fmt_param(v)}" for k, v in
-                                     sorted((spec.get("overrides") or {}).items())) or "none"),
+             ("overrides", _overrides_text(spec)),
              ("error type", failure.get("error_type")), ("node", failure.get("node")),
              ("started", failure.get("started")), ("finished", failure.get("finished"))]
     items = [(k, v) for k, v in items if v is not None]

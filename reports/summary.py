@@ -4,7 +4,7 @@ submitted to an engine that have not finished (the head of ``index.md`` and of t
 from __future__ import annotations
 
 from .collect import ReportContext
-from .formatting import config_label
+from .run_details import failure_summary
 
 
 def store_summary(ctx: ReportContext) -> list[str]:
@@ -27,13 +27,8 @@ def store_summary(ctx: ReportContext) -> list[str]:
         n = len(ctx.failures)
         lines.append(f"{n} run{'s' if n != 1 else ''} failed; see {ctx.out_dir / 'failures'} "
                      "(failed runs are retried on the next invocation):")
-        for f in sorted(ctx.failures, key=lambda f: f.get("key", "")):
-            spec = f.get("spec") or {}
-            error = str(f.get("error") or "").strip().splitlines()
-            label = config_label(spec.get("method", "?"), spec.get("overrides") or {})
-            lines.append(f"  - {label} on {spec.get('dataset', '?')} "
-                         f"({spec.get('profile', '?')}, seed {spec.get('seed', '?')}): "
-                         f"{error[0] if error else 'unknown error'}")
+        lines += [f"  - {failure_summary(f)}"
+                  for f in sorted(ctx.failures, key=lambda f: f.get("key", ""))]
     from suite.executors.submissions import missing_lines  # runs submitted to Slurm/Ray, not finished
 
     return lines + missing_lines(ctx.out_dir)

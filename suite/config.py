@@ -163,7 +163,7 @@ def _method_config_files() -> list[Path]:
     return sorted(f for f in files if f is not None)
 
 
-def load_method_configs(extra: Mapping[str, Any] | None = None) -> dict[str, dict]:
+def load_method_configs() -> dict[str, dict]:
     """Merge the settings files of every registered method (:func:`method_config_file`; a
     method may appear in one file only), each validated whole (:func:`check_method_settings`)."""
     merged: dict[str, dict] = {}
@@ -445,7 +445,9 @@ def settings_for(method: str, dataset: str, profile_name: str, profile: dict,
     ``eval`` is the canonical dict of :class:`suite.settings.EvalSettings` (what the run spec
     stores). Under the ``smoke`` profile the method class's ``smoke_hparams`` and
     ``smoke_budget`` come first, before the method's settings file. Returns also
-    ``user_overrides``: what the user's --config set (part of the overrides)."""
+    ``user_overrides``: what the user's --config set (part of the overrides).
+    ``method_configs`` and ``user_method_config`` are validated already
+    (:func:`load_method_configs`, :func:`check_method_settings`)."""
     settings = {"hparams": {}, "budget": dict(profile.get("budget") or {}),
                 "n_latents": profile.get("n_latents"), "eval": dict(profile.get("eval") or {})}
     ds_prof = (profile.get("datasets") or {}).get(dataset) or {}
@@ -466,12 +468,10 @@ def settings_for(method: str, dataset: str, profile_name: str, profile: dict,
         settings["hparams"].update(copy.deepcopy(dict(cls.smoke_hparams)))
         settings["budget"].update(cls.smoke_budget)
     for sel in _selectors(profile_name, dataset):
-        entry = (method_configs.get(method) or {}).get(sel)
-        _apply(settings, _check_entry(f"settings of {method}[{sel!r}]", entry))
+        _apply(settings, (method_configs.get(method) or {}).get(sel) or {})
     user = {"hparams": {}, "budget": {}, "n_latents": None}
     for sel in _selectors(profile_name, dataset):
-        entry = _check_entry(f"--config method_config: {method}[{sel!r}]",
-                             (user_method_config.get(method) or {}).get(sel))
+        entry = (user_method_config.get(method) or {}).get(sel) or {}
         _apply(settings, entry)
         _apply(user, entry)
     settings["user_overrides"] = dict(user["hparams"])

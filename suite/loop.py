@@ -82,7 +82,7 @@ from .errors import DataError
 from .loss_curve import LossCurve, schedule_end
 from .method import Budget
 from .progress import ProgressFactory, null_progress
-from .training import Deadline, check_finite, minibatches
+from .training import Deadline, check_finite, minibatches, steps_per_epoch
 
 
 def run_training(method: Any, train: Tensor, budget: Budget,
@@ -95,7 +95,7 @@ def run_training(method: Any, train: Tensor, budget: Budget,
         raise DataError(f"{method.name}: the training set is empty; there is nothing to fit.")
     batch_size = method.train_batch_size()
     total = budget.total_steps(n, batch_size)
-    per_epoch = math.ceil(n / max(1, min(int(batch_size), n)))  # batches of one epoch
+    per_epoch = steps_per_epoch(n, batch_size)
     method.loss_curve_ = LossCurve(total, schedule_end(method.hp))
     method.n_steps_ = 0
     method.begin_training(train, total, val)

@@ -199,17 +199,16 @@ _discovered = False
 _loaded_dirs: set[Path] = set()
 
 
-def _kind_of_package(package: str) -> str:
-    return "datasets" if ".datasets" in package or package.endswith("datasets") else "methods"
-
-
-def import_plugin_modules(package: str, path: Iterable[str], kind: str | None = None) -> None:
+def import_plugin_modules(package: str, path: Iterable[str], kind: str) -> None:
     """Import every plugin module of the package ``package`` whose folders are ``path`` (a
     package's ``__path__``): each ``.py`` file and sub-package, names starting with ``_``
-    skipped, in name order. A module that fails to import is recorded as unavailable (named
-    after its file) instead of stopping the others. Call it from a plugin package's
-    ``__init__``: ``import_plugin_modules(__name__, __path__)``."""
-    kind = kind or _kind_of_package(package)
+    skipped, in name order. A module that fails to import is recorded as unavailable of
+    ``kind`` (``methods`` or ``datasets``, named after its file) instead of stopping the others.
+    Call it from a plugin package's ``__init__``:
+    ``import_plugin_modules(__name__, __path__, "methods")``."""
+    if kind not in ENTRY_POINT_GROUPS:
+        raise SuiteError(f"import_plugin_modules: kind must be one of {sorted(ENTRY_POINT_GROUPS)}, "
+                         f"got {kind!r}")
     for info in sorted(pkgutil.iter_modules(list(path)), key=lambda m: m.name):
         if info.name.startswith(("_", ".")):
             continue

@@ -40,6 +40,12 @@ def minibatches(x: Tensor, batch_size: int, total_steps: int,
             step += 1
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """The minibatches of one epoch of :func:`minibatches` over ``n`` rows (the last may be
+    smaller than ``batch_size``)."""
+    return math.ceil(n / max(1, min(int(batch_size), n)))
+
+
 def warmup_cosine(step: int, total: int, warmup_frac: float, lr: float, lr_min: float) -> float:
     """Learning rate at ``step`` of ``total``: linear warm-up from ~0 to ``lr`` over the first
     ``warmup_frac`` of steps, then cosine decay to ``lr_min`` at the last step."""

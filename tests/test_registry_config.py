@@ -35,13 +35,14 @@ def test_broken_plugin_is_listed_unavailable_and_named_when_asked_for(tmp_path, 
 
     (tmp_path / "methods").mkdir()
     (tmp_path / "methods" / "broken.py").write_text("raise ImportError('missing dependency xyz')\n")
-    registry.discover([tmp_path])  # does not raise: the other plugins still load
-    [failure] = [f for f in registry.unavailable("methods") if f.name == "broken"]
-    assert "missing dependency xyz" in failure.error and str(tmp_path) in failure.origin
-    assert "lca" in registry.METHODS.names()
-    with pytest.raises(SuiteError, match=r"broken.*failed to import: ImportError: missing dependency xyz"):
-        registry.METHODS.get("broken")
-    assert main(["--list", "--plugins", str(tmp_path)]) == 0
+    with registry.isolated():  # the failure must not leak into later tests ("some plugin failed")
+        registry.discover([tmp_path])  # does not raise: the other plugins still load
+        [failure] = [f for f in registry.unavailable("methods") if f.name == "broken"]
+        assert "missing dependency xyz" in failure.error and str(tmp_path) in failure.origin
+        assert "lca" in registry.METHODS.names()
+        with pytest.raises(SuiteError, match=r"broken.*failed to import: ImportError: missing dependency xyz"):
+            registry.METHODS.get("broken")
+        assert main(["--list", "--plugins", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Unavailable plugins" in out and "missing dependency xyz" in out and "lca" in out
 

@@ -16,7 +16,7 @@ import reports
 from suite.errors import ConfigError
 from reports.collect import ReportContext
 from reports.ranking import ranking
-from reports.style import METHOD_COLOURS, config_colours, method_colour
+from reports.style import EXTRA_COLOURS, METHOD_COLOURS, config_colours, method_colour
 from reports.terminal import WIDTH, terminal_leaderboard
 from test_reports import make_store, write_failure, write_run
 
@@ -176,7 +176,8 @@ def test_scorecard_and_samples_appear_on_the_page(tmp_path):
 def test_method_colours_are_fixed_and_distinct():
     assert len(set(METHOD_COLOURS.values())) == len(METHOD_COLOURS)
     assert method_colour("lca") == METHOD_COLOURS["lca"]
-    assert method_colour("my_plugin") == method_colour("my_plugin")     # stable, hash-based
+    # a plugin method: from a fixed palette by CRC-32, the same in every process (not hash())
+    assert method_colour("my_plugin") == "#756bb1" and "#756bb1" in EXTRA_COLOURS
     first, second, other = config_colours(["lca", "lca", "pvae"])
     assert first != second and other == tuple(int(METHOD_COLOURS["pvae"][i:i + 2], 16) / 255
                                               for i in (1, 3, 5))

@@ -328,7 +328,8 @@ class IterativeVAE(TrainedByLoop, Method, IterativeInference, LinearDictionary):
 
     def begin_training(self, train: Tensor, total_steps: int, val: Tensor | None) -> None:
         self._n_train = int(train.shape[0])
-        self._optimizer = torch.optim.Adamax(list(self.params.parameters()), lr=self.hp["lr"],
+        self._train_params = list(self.params.parameters())
+        self._optimizer = torch.optim.Adamax(self._train_params, lr=self.hp["lr"],
                                              weight_decay=self.hp["weight_decay"])
 
     def training_step(self, xb: Tensor, step: int, total_steps: int) -> float:
@@ -339,12 +340,12 @@ class IterativeVAE(TrainedByLoop, Method, IterativeInference, LinearDictionary):
         self._begin_train_step(step, total_steps, self._n_train)
         opt.zero_grad(set_to_none=True)
         loss = self.unroll_loss(xb, beta)
-        clip_gradients(list(self.params.parameters()), self.hp["grad_clip"])
+        clip_gradients(self._train_params, self.hp["grad_clip"])
         opt.step()
         return loss
 
     def end_training(self) -> None:
-        self._optimizer = None
+        self._optimizer = self._train_params = None
         if self.n_steps_ > 0:
             self._check_trained(self.n_steps_ - 1)
 

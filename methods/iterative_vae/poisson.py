@@ -68,7 +68,8 @@ from brainlike_suite.methods.distributions import (POISSON_N_EXP_MAX_RATE, Poiss
                                  relaxed_poisson, softclamp_upper)
 from suite.method import Inference
 from suite.registry import register
-from suite.training import annealed_temperature, non_finite_error, temperature_hparams
+from suite.training import (annealed_temperature, non_finite_error, steps_per_epoch,
+                            temperature_hparams)
 
 from .base import COMMON_HPARAMS, IterativeVAE, Likelihood, State, clamp_hparams
 
@@ -135,8 +136,7 @@ class IPVAE(IterativeVAE):
             last = step - 1
             if last % h["n_exp_every"] == 0 and last / total >= h["warmup"]:
                 self._refresh_n_exp()
-        epoch = math.ceil(n_train / max(1, min(int(h["batch_size"]), n_train)))
-        if step % epoch == 0:
+        if step % steps_per_epoch(n_train, h["batch_size"]) == 0:
             self._rate_max_sum.zero_()
             self._rate_max_count = 0
         self._rate_max_count += 1

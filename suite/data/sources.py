@@ -19,7 +19,7 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor

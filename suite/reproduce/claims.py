@@ -275,7 +275,7 @@ def judge_ipvae_inference(ctx: ClaimContext) -> Judgement:
         return Judgement(None, "—", reason="the trace has no sampled-spike R² (r2_sample)")
     holds = spikes[2] > spikes[1] > spikes[0] and spikes[2] >= 0.6 and zeros > 0.5
     measured = (f"R² (spikes) at t = 1 / {t_train} / {t_test}: " + " / ".join(f"{v:.3f}" for v in spikes)
-                + f"; rates: " + " / ".join(f"{v:.3f}" for v in rates) + f"; zeros {zeros:.0%}")
+                + "; rates: " + " / ".join(f"{v:.3f}" for v in rates) + f"; zeros {zeros:.0%}")
 
     def draw(fig):
         from reports.figures import label_axes
