@@ -40,6 +40,13 @@ is the anchor the ratios use):
   joblib: threads for the nogil Cython kernel, loky processes otherwise); default 1 thread,
   n_jobs 1.
 
+Floors. After the table, two floors for FISTA are printed, both given the certified optimum's
+support (an oracle that no solver has): the time of this suite's batched FISTA on working sets
+holding that support, and an estimate for any batched tensor form (the iterations rows need,
+averaged, times the cheaper of one dense Gram product and the per-row products). When a floor is
+above the 5× target's time, the target is out of reach for FISTA in that form on this machine,
+whatever the search for the support costs.
+
 Timings are the best of ``--repeats`` runs after one warm-up (the sweep's run at the chosen
 tolerance is the warm-up; a variant whose timed runs pass 10 s stops repeating). ``--quick`` runs 100 patches, one repeat, and a dictionary learned
 for 0.1 epoch: it checks that the script works; its times are not results.
@@ -227,6 +234,60 @@ class SklearnAnchors:
         ]
 
 
+def fista_given_support(x: torch.Tensor, atoms: torch.Tensor, gram: torch.Tensor, lam: float,
+                        support: torch.Tensor, tol: float, repeats: int) -> dict:
+    """Floors for this suite's FISTA on this problem, given the answer (an oracle).
+
+    Each row's working set holds the support of its certified optimum ``support`` (B, K) bool,
+    filled with its largest |xΦᵀ| atoms up to the next power of two ≥ 4 + its support size (at
+    least 8); rows of one size are one batch. A real solver must also find the support and
+    certify the codes on all K atoms, so it cannot do better than this. Returns, for the tolerance
+    ``tol`` (duality gap ≤ tol·E per row):
+
+    - ``solve_s``: the time of the suite's batched FISTA (``make_steps``/``iterate``: per-row
+      Lipschitz bounds, Gram gathers and gap tests included) on these sets;
+    - ``mean_iter``/``most_iter``: the iterations each row needs (mean over rows, largest);
+    - ``dense_s``/``rows_s``: one product with the Gram matrix for the whole batch, as one dense
+      GEMM aG (B×K×K) or as the per-row products with G[S, S] at the sizes above (batched
+      matrix-vector products, one per size). Every FISTA iteration needs one, so in this tensor
+      form no solver takes less than mean_iter × min(dense_s, rows_s) (plus xΦᵀ).
+    """
+    from brainlike_suite.methods.sparse_coding.lasso import GramLasso, apply_gram
+    from brainlike_suite.methods.sparse_coding.solvers import iterate, make_steps
+    from brainlike_suite.methods.sparse_coding.working_set import _restricted
+
+    full = GramLasso.from_data(x, atoms, lam, False, gram)
+    sizes = support.sum(1)
+    widths = torch.exp2(torch.ceil(torch.log2((sizes + 4).double()))).long().clamp(8, atoms.shape[0])
+    score = full.b.abs() + float(full.b.abs().max()) * support  # the support first
+    batches = [((widths == w).nonzero().squeeze(1), w) for w in widths.unique().tolist()]
+    batches = [(rows, score[rows].topk(w, dim=1, sorted=False).indices) for rows, w in batches]
+
+    def solve():
+        for rows, index in batches:
+            sub = _restricted(full, rows, index)
+            iterate(make_steps("fista", sub, torch.zeros_like(sub.b), cold=True), tol, MAX_ITER)
+
+    iterations = torch.zeros(x.shape[0], dtype=torch.long)
+    for rows, index in batches:
+        sub = _restricted(full, rows, index)
+        steps = make_steps("fista", sub, torch.zeros_like(sub.b), cold=True)
+        first = torch.full((rows.numel(),), -1, dtype=torch.long)
+        for it in range(MAX_ITER + 1):
+            newly = (first < 0) & sub.converged(steps.codes, steps.corr, tol)
+            first[newly] = it
+            if bool((first >= 0).all()):
+                break
+            steps.step()
+        iterations[rows] = first
+    subs = [_restricted(full, rows, index) for rows, index in batches]
+    codes = torch.zeros_like(full.b)
+    return dict(solve_s=best_time(solve, repeats)[0],
+                mean_iter=float(iterations.double().mean()), most_iter=int(iterations.max()),
+                dense_s=best_time(lambda: apply_gram(codes, gram), repeats)[0],
+                rows_s=best_time(lambda: [apply_gram(g.b, g.gram) for g in subs], repeats)[0])
+
+
 def sweep(run, tols, accuracy, repeats: int):
     """Run ``run(tol)`` from the loosest tolerance until the objective is within the target; time
     that tolerance. Returns (setting, seconds, rel. obj, max row gap)."""
@@ -335,6 +396,10 @@ def main() -> None:
         for label, run in solvers:
             setting, t, rel, row = sweep(run, TOLS, accuracy, repeats)
             rows.append((label, f"float32, {args.threads} thread(s)", setting, t, rel, row, False))
+        fista_ws = next(r for r in rows if r[0] == "fista working-set")
+        floor_tol = float(fista_ws[2].split("=")[1]) if fista_ws[2] != "never" else TARGET_GAP
+        oracle = fista_given_support(xs, atoms, gram, lam, exact != 0, floor_tol, repeats)
+        correlation_s = best_time(lambda: xs @ atoms.T, repeats)[0]
 
         reached = [r for r in rows if r[6] and r[4] <= TARGET_GAP]
         best = min(reached, key=lambda r: r[3]) if reached else None
@@ -359,6 +424,18 @@ def main() -> None:
         if best_public is not best and best_public is not None:
             line += f"; vs the best public-API anchor: {best_public[3] / fast[3]:.1f}x"
         print(line + (" [QUICK RUN: not a result]" if args.quick else ""))
+        needed = best[3] / 5
+        solve_s = oracle["solve_s"] + correlation_s
+        floor_s = oracle["mean_iter"] * min(oracle["dense_s"], oracle["rows_s"]) + correlation_s
+        print(f"given the optimum's support (an oracle: no search, no full-problem check), at "
+              f"tol={floor_tol:g}; the 5x target needs {needed * 1e3:.1f} ms:")
+        print(f"  the suite's batched FISTA on those sets: {solve_s * 1e3:.1f} ms with xΦᵀ "
+              f"({correlation_s * 1e3:.2f} ms), at most {best[3] / solve_s:.1f}x the best anchor")
+        print(f"  rows need {oracle['mean_iter']:.1f} FISTA iterations on average (most "
+              f"{oracle['most_iter']}); one Gram product for the batch costs "
+              f"{oracle['dense_s'] * 1e3:.2f} ms as a dense GEMM, {oracle['rows_s'] * 1e3:.2f} ms "
+              f"as per-row products: estimated floor for any batched tensor form "
+              f"{floor_s * 1e3:.1f} ms, at most {best[3] / floor_s:.1f}x the best anchor")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,16 @@ import math
 import re
 from typing import Any, Mapping
 
+from suite import loss_curve
+
 UNDEFINED = "—"
 NOT_A_NUMBER = "NaN"
 MARKS_NOTE = (f"{UNDEFINED} : not applicable (the method does not define the metric); "
               f"{NOT_A_NUMBER} (or inf / -inf): computed, but not a finite number for at least "
               "one seed.")
 UNCONVERGED_MARK = " †"
-UNCONVERGED_NOTE = ("† not converged: loss still improving > 1% over the last 20% of training; "
-                    "its numbers are not results")
+UNCONVERGED_NOTE = (f"† not converged: loss still improving > {loss_curve.TOL:.0%} over the last "
+                    f"{loss_curve.WINDOW:.0%} of training; its numbers are not results")
 
 
 def fmt_number(v: float | None, digits: int = 4) -> str:

@@ -252,3 +252,20 @@ def test_gap_note_names_the_sample_counts_of_both_row_kinds():
     assert note.endswith("Configured here: own 10000, re-inferred 2000; own all, re-inferred all.")
     assert "500" not in note                                    # that run has no gap rows
     assert samples_note([{"spec": {}, "traces": {"amortization_gap": [{}]}}]) == SAMPLES_NOTE
+
+
+def test_unconverged_note_states_the_rule_constants(monkeypatch):
+    """The † footnote is built from the convergence rule's constants, not a copy of them."""
+    import importlib
+
+    from reports import formatting
+    from suite import loss_curve
+
+    monkeypatch.setattr(loss_curve, "TOL", 0.02)
+    monkeypatch.setattr(loss_curve, "WINDOW", 0.25)
+    try:
+        assert "> 2% over the last 25% of training" in importlib.reload(formatting).UNCONVERGED_NOTE
+    finally:
+        monkeypatch.undo()
+        importlib.reload(formatting)
+    assert "> 1% over the last 20% of training" in formatting.UNCONVERGED_NOTE
