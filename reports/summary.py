@@ -7,16 +7,19 @@ from .collect import ReportContext
 from .run_details import failure_summary
 
 
+def count(n: int, noun: str) -> str:
+    """"1 run", "2 runs": ``n`` and the noun, plural (with an s) unless n is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def store_summary(ctx: ReportContext) -> list[str]:
     """One line per fact about the store behind ``ctx`` (failed runs: one line each)."""
-    n_runs = len(ctx.records)
-    pairs = ctx.table.pairs()
-    lines = [f"{n_runs} finished run{'s' if n_runs != 1 else ''} stored in "
-             f"{ctx.out_dir / 'runs'} ({len(ctx.table)} configurations on "
-             f"{len(pairs)} dataset/profile pair{'s' if len(pairs) != 1 else ''})."]
+    lines = [f"{count(len(ctx.records), 'finished run')} stored in {ctx.out_dir / 'runs'} "
+             f"({count(len(ctx.table), 'configuration')} on "
+             f"{count(len(ctx.table.pairs()), 'dataset/profile pair')})."]
     if ctx.damaged:
         n = len(ctx.damaged)
-        lines.append(f"{n} damaged run{'s' if n != 1 else ''} not counted; "
+        lines.append(f"{count(n, 'damaged run')} not counted; "
                      f"{'they' if n != 1 else 'it'} will be redone the next time "
                      f"{'their' if n != 1 else 'its'} grid runs:")
         lines += [f"  - {d.path}: {d.reason}" for d in sorted(ctx.damaged, key=lambda d: str(d.path))]
@@ -25,7 +28,7 @@ def store_summary(ctx: ReportContext) -> list[str]:
                      "seed are superseded by newer ones and not counted.")
     if ctx.failures:
         n = len(ctx.failures)
-        lines.append(f"{n} run{'s' if n != 1 else ''} failed; see {ctx.out_dir / 'failures'} "
+        lines.append(f"{count(n, 'run')} failed; see {ctx.out_dir / 'failures'} "
                      "(failed runs are retried on the next invocation):")
         lines += [f"  - {failure_summary(f)}"
                   for f in sorted(ctx.failures, key=lambda f: f.get("key", ""))]

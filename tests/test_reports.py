@@ -269,3 +269,17 @@ def test_unconverged_note_states_the_rule_constants(monkeypatch):
         monkeypatch.undo()
         importlib.reload(formatting)
     assert "> 1% over the last 20% of training" in formatting.UNCONVERGED_NOTE
+
+
+def test_store_summary_counts_in_singular_and_plural(tmp_path):
+    """One run, one configuration, one pair, one failure: no "1 configurations"."""
+    write_run(tmp_path, "lca0", "lca")
+    write_failure(tmp_path, "fista0", "fista")
+    lines = reports.build(tmp_path) and (tmp_path / "reports" / "index.md").read_text()
+    assert "1 finished run stored in" in lines
+    assert "(1 configuration on 1 dataset/profile pair)" in lines and "1 run failed" in lines
+    write_run(tmp_path, "lca1", "lca", seed=1)
+    write_run(tmp_path, "pvae0", "pvae")
+    reports.build(tmp_path)
+    text = (tmp_path / "reports" / "index.md").read_text()
+    assert "3 finished runs stored in" in text and "(2 configurations on 1 dataset/profile pair)" in text
