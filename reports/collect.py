@@ -22,7 +22,8 @@ import pandas as pd
 
 from suite.store import Store
 
-from .formatting import config_label, converged_text, mark_unconverged, sort_value
+from .formatting import (config_label, converged_text, mark_time_limited, mark_unconverged,
+                         sort_value)
 from .stats import mean_ci
 
 RUN_COLUMNS = ("dataset", "profile", "family", "method", "config", "config_id", "overrides",
@@ -143,13 +144,25 @@ class Table:
         """Row ``i``'s convergence: "yes", "no" or "n/a" (:func:`reports.formatting.converged_text`)."""
         return converged_text(self.mean.at[i, "converged"] if "converged" in self.mean else None)
 
+    def time_limited(self, i: int) -> bool:
+        """Whether a seed of row ``i`` was cut by its time limit (the metric ``time_limited``,
+        1.0 for such a run: the mean over seeds is then above 0)."""
+        value = self.mean.at[i, "time_limited"] if "time_limited" in self.mean else None
+        return value is not None and bool(value > 0)
+
     def label(self, i: int) -> str:
-        """Row ``i``'s configuration label, marked when it did not converge."""
-        return mark_unconverged(self.meta.at[i, "config"], self.converged_text(i))
+        """Row ``i``'s configuration label, marked " †" when it did not converge and " ‡" when
+        a seed was cut by its time limit."""
+        return mark_time_limited(mark_unconverged(self.meta.at[i, "config"], self.converged_text(i)),
+                                 self.time_limited(i))
 
     def any_unconverged(self) -> bool:
         """Whether some row did not converge (its tables then carry the footnote)."""
         return any(self.converged_text(i) == "no" for i in range(len(self)))
+
+    def any_time_limited(self) -> bool:
+        """Whether some row had a seed cut by its time limit (its tables then say so)."""
+        return any(self.time_limited(i) for i in range(len(self)))
 
     def defined(self, metric: str) -> bool:
         """Whether any row has a value for ``metric`` (NaN or infinite counts: it was computed)."""

@@ -10,7 +10,8 @@ Convergence (PROTOCOL.md; the runs' metric ``converged``, 1/0 per run, None when
 judged, see :mod:`suite.loss_curve`): a configuration is "yes" when every seed that could be
 judged converged, "no" when one did not, "n/a" when none could be judged (or its records predate
 the flag). A "no" row's label carries :data:`UNCONVERGED_MARK`, explained by
-:data:`UNCONVERGED_NOTE` under the table.
+:data:`UNCONVERGED_NOTE` under the table; a row with a seed cut by its time limit (the metric
+``time_limited``) carries :data:`TIME_LIMITED_MARK`, explained by :data:`TIME_LIMITED_NOTE`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ MARKS_NOTE = (f"{UNDEFINED} : not applicable (the method does not define the met
 UNCONVERGED_MARK = " †"
 UNCONVERGED_NOTE = (f"† not converged: loss still improving > {loss_curve.TOL:.0%} over the last "
                     f"{loss_curve.WINDOW:.0%} of training; its numbers are not results")
+TIME_LIMITED_MARK = " ‡"
+TIME_LIMITED_NOTE = ("‡ cut by its time limit (max_seconds) before its planned steps, on at least "
+                     "one seed: its numbers depend on the machine's speed and load (give it more "
+                     "time with --set METHOD.max_seconds=...)")
 
 
 def fmt_number(v: float | None, digits: int = 4) -> str:
@@ -71,6 +76,19 @@ def converged_text(value: float | None) -> str:
 def mark_unconverged(label: str, converged: str) -> str:
     """``label`` with :data:`UNCONVERGED_MARK` when ``converged`` is "no"."""
     return label + UNCONVERGED_MARK if converged == "no" else label
+
+
+def mark_time_limited(label: str, time_limited: bool) -> str:
+    """``label`` with :data:`TIME_LIMITED_MARK` when a seed was cut by its time limit."""
+    return label + TIME_LIMITED_MARK if time_limited else label
+
+
+def split_marks(label: str) -> tuple[str, str]:
+    """``(body, marks)``: a label without its trailing † / ‡ marks, and those marks."""
+    body = label
+    while body.endswith((UNCONVERGED_MARK, TIME_LIMITED_MARK)):
+        body = body[:-2]
+    return body, label[len(body):]
 
 
 def fmt_param(v: Any) -> str:

@@ -34,7 +34,7 @@ from .amortization_gap_report import gap_frame, gap_table, samples_note
 from .collect import ReportContext, Table
 from .convergence_report import NOTE as CONVERGENCE_NOTE
 from .convergence_report import convergence_rows, traces_by_config
-from .formatting import UNCONVERGED_NOTE, slug
+from .formatting import TIME_LIMITED_NOTE, UNCONVERGED_NOTE, slug
 from .html_parts import GROUPS, column_group, esc, image, simple_table
 from .page_extras import samples_html, scorecard_html
 from .page_tables import leaderboard_table, ranking_table
@@ -100,6 +100,8 @@ def _leaderboard_part(ctx: ReportContext, dataset: str, profile: str, table: Tab
     if table.any_unconverged():
         parts.append(f'<p class="footnote unconverged">{esc(UNCONVERGED_NOTE)} (PROTOCOL.md); '
                      'they are shown for diagnosis and left out of the summary ranking.</p>')
+    if table.any_time_limited():
+        parts.append(f'<p class="footnote time-limited">{esc(TIME_LIMITED_NOTE)}.</p>')
     return "".join(parts)
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 
 from .collect import Table
-from .formatting import fmt_number
+from .formatting import TIME_LIMITED_NOTE, fmt_number
 from .html_parts import (cell, column_group, esc, group_header_row, header_cell, table)
 from .ranking import LOWER, Ranking
 from .run_details import run_anchor
 from .tables import leaderboard
 
 NOT_A_RESULT = "not converged: not a result"
+TIME_LIMITED = "cut by its time limit"
 TITLES = {"n_seeds": "number of seeds", "converged": "PROTOCOL.md's convergence criterion"}
 
 
@@ -39,7 +40,7 @@ def leaderboard_table(table_rows: Table, table_id: str) -> str:
     headers, rows, metrics = leaderboard(table_rows)
     groups = [column_group(m) for m in metrics]
     n_lead = len(headers) - len(metrics)
-    head = [header_cell("method", title="configuration; † not converged"),
+    head = [header_cell("method", title="configuration; † not converged; ‡ cut by its time limit"),
             header_cell("family"), header_cell("seeds", "num", True, TITLES["n_seeds"]),
             header_cell("converged", title=TITLES["converged"])]
     head += [header_cell(m, f"num g-{g}", True) for m, g in zip(metrics, groups)]
@@ -50,6 +51,9 @@ def leaderboard_table(table_rows: Table, table_id: str) -> str:
         links = " ".join(f'<a href="#{esc(run_anchor(k))}" title="details of seed {s}">'
                          f's{s}</a>' for s, k in zip(meta["seeds"], meta["keys"]))
         badge = f' <span class="badge warn">{NOT_A_RESULT}</span>' if conv == "no" else ""
+        if table_rows.time_limited(i):
+            badge += f' <span class="badge na" title="{esc(TIME_LIMITED_NOTE)}">{TIME_LIMITED}</span>'
+
         label_html = (f'{esc(display[0])}{badge}<span class="runs-links">runs:{" " + links}'
                       f'</span>')
         tds = [cell(label_html, meta["config"], "label", raw=True),

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formatting import config_label, converged_text, fmt_param, mark_unconverged
+from .formatting import (config_label, converged_text, fmt_param, mark_time_limited,
+                         mark_unconverged)
 from .html_parts import esc, kv_table
 from .loss_svg import loss_curve_svg
 
@@ -68,7 +69,7 @@ def _training_items(rec: dict) -> list[tuple[str, Any]]:
     for key in ("reason", "rel_improvement", "rule"):
         if training.get(key) is not None:
             items.append((key.replace("_", " "), training[key]))
-    for key in ("total_steps", "planned_steps"):
+    for key in ("total_steps", "planned_steps", "stopped_by"):
         if curve.get(key) is not None:
             items.append((key.replace("_", " "), curve[key]))
     return items
@@ -80,10 +81,15 @@ def run_details(rec: dict) -> str:
     metrics = rec.get("metrics") or {}
     flag = metrics.get("converged")
     conv = converged_text(flag if isinstance(flag, (int, float)) else None)
-    label = mark_unconverged(config_label(spec.get("method", "?"), spec.get("overrides") or {}),
-                             conv)
+    limited = metrics.get("time_limited") == 1.0
+    label = mark_time_limited(mark_unconverged(config_label(spec.get("method", "?"),
+                                                            spec.get("overrides") or {}), conv),
+                              limited)
     badge = (' <span class="badge warn">not converged: its numbers are not results</span>'
              if conv == "no" else "")
+    if limited:
+        badge += ' <span class="badge na">cut by its time limit</span>'
+
     data = rec.get("dataset") or {}
     provenance = rec.get("provenance") or {}
     data_items = [(k, data[k]) for k in DATA_KEYS if k in data]

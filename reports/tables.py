@@ -24,8 +24,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from .collect import ReportContext, Table, resolved_value
-from .formatting import (MARKS_NOTE, UNCONVERGED_NOTE, fmt_computed, fmt_mean_ci, fmt_param,
-                         slug, sort_value)
+from .formatting import (MARKS_NOTE, TIME_LIMITED_NOTE, UNCONVERGED_NOTE, fmt_computed,
+                         fmt_mean_ci, fmt_param, mark_time_limited, slug, sort_value)
 from .formatting import mark_unconverged as _marked
 
 CORE_METRICS = ("sse", "mse", "r2", "rate", "nelbo", "lifetime_sparsity", "population_sparsity",
@@ -86,8 +86,10 @@ def leaderboard(table: Table) -> tuple[list[str], list[list[str]], list[str]]:
 
 
 def footnotes(table: Table) -> list[str]:
-    """The lines under a table of ``table``'s rows: the meaning of " †" when a row has it."""
-    return [UNCONVERGED_NOTE] if table.any_unconverged() else []
+    """The lines under a table of ``table``'s rows: the meaning of " †" and " ‡" when a row has
+    them."""
+    return (([UNCONVERGED_NOTE] if table.any_unconverged() else [])
+            + ([TIME_LIMITED_NOTE] if table.any_time_limited() else []))
 
 
 def swept_settings(table: Table) -> dict[str, list[str]]:
@@ -119,10 +121,12 @@ def sweep(table: Table) -> tuple[Table, dict[str, list]] | None:
 
 
 def sweep_display(sub: Table, settings: dict[str, list]) -> tuple[list[str], list[list[str]]]:
-    """``(headers, rows)`` of a sweep table: method (marked " †" when the row did not converge),
+    """``(headers, rows)`` of a sweep table: method (marked " †" when the row did not converge,
+    " ‡" when a seed was cut by its time limit),
     swept settings (blank where not the method's), n_seeds, converged, :data:`SWEEP_METRICS`."""
     cells = _cells(sub, list(SWEEP_METRICS))
-    rows = [[_marked(sub.meta.at[j, "method"], sub.converged_text(j))]
+    rows = [[mark_time_limited(_marked(sub.meta.at[j, "method"], sub.converged_text(j)),
+                               sub.time_limited(j))]
             + ["" if col[j] is None else fmt_param(col[j]) for col in settings.values()]
             + [str(sub.meta.at[j, "n_seeds"]), sub.converged_text(j)] + cells[j]
             for j in range(len(sub))]

@@ -21,7 +21,7 @@ import textwrap
 from tabulate import tabulate
 
 from .collect import Table, aggregate, runs_frame
-from .formatting import UNCONVERGED_MARK, UNDEFINED, fmt_computed, fmt_number
+from .formatting import UNDEFINED, fmt_computed, fmt_number, split_marks
 from .tables import footnotes, leaderboard_metrics
 
 WIDTH = 120
@@ -100,8 +100,7 @@ def _cell(table: Table, i: int, name: str, with_ci: bool, digits: tuple[int, int
 
 
 def _shorten(label: str, width: int) -> str:
-    mark = UNCONVERGED_MARK if label.endswith(UNCONVERGED_MARK) else ""
-    body = label[:-len(mark)] if mark else label
+    body, mark = split_marks(label)
     if len(label) <= width:
         return label
     return body[:max(1, width - len(mark) - 1)] + "…" + mark

@@ -18,7 +18,10 @@ recorded loss are the same for every method:
 - the loss curve: ``method.loss_curve_``, a :class:`suite.loss_curve.LossCurve` planned for
   ``total_steps`` with the ``schedule_end`` of the method's hyperparameters, one value per
   optimizer step (the convergence flag reads it);
-- ``method.n_steps_``: the number of optimizer steps actually taken (at most ``total_steps``);
+- ``method.n_steps_``: the number of optimizer steps actually taken (at most ``total_steps``),
+  and why training ended, ``method.loss_curve_.stopped_by``: ``"budget"`` (every planned step
+  taken), ``"time limit"`` (``max_seconds`` ran out first: the run's numbers then depend on the
+  machine's speed and load, and the reports mark it) or ``"early stopping"``;
 - early stopping on ``val``, the held-out slice of the training split, for a method that asks
   for it (``early_stopping_patience``): the held-out score is computed at the end of every
   epoch, at the last step and when time runs out; training stops after ``patience``
@@ -79,7 +82,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from .errors import DataError
-from .loss_curve import LossCurve, schedule_end
+from .loss_curve import BUDGET, EARLY_STOPPING, TIME_LIMIT, LossCurve, schedule_end
 from .method import Budget
 from .progress import ProgressFactory, null_progress
 from .training import Deadline, check_finite, minibatches, steps_per_epoch
@@ -102,6 +105,7 @@ def run_training(method: Any, train: Tensor, budget: Budget,
     patience = method.early_stopping_patience() if val is not None else None
     best_score, best_state, stale = -math.inf, None, 0
     since_sum, since_n = 0.0, 0  # recorded losses since the last held-out score
+    stopped_by = BUDGET
     with progress(total=total, desc=method.name) as bar:
         for step, batch in minibatches(train, batch_size, total, method.generator):
             value = check_finite(method.training_step(batch, step, total), step, method.name)
@@ -127,9 +131,12 @@ def run_training(method: Any, train: Tensor, budget: Budget,
                                        method.validation_name: score, "best": best_score})
                     since_sum, since_n = 0.0, 0
                     if stale >= patience:
+                        stopped_by = EARLY_STOPPING if step + 1 < total else BUDGET
                         break
             if out_of_time:
+                stopped_by = TIME_LIMIT if step + 1 < total else BUDGET
                 break
+    method.loss_curve_.stopped_by = stopped_by
     if best_state is not None and stale > 0:  # stale == 0: the current state is the best
         method.load_state_dict(best_state)
     method.end_training()

@@ -57,6 +57,10 @@ TOL = 0.01
 MIN_STEPS = 20
 """Fewer steps than this: convergence cannot be judged (None)."""
 MAX_BINS = 100
+#: why training ended (``LossCurve.stopped_by``): all its planned steps were taken, its
+#: wall-clock limit ``max_seconds`` ran out first, or early stopping on the held-out slice ended it.
+BUDGET, TIME_LIMIT, EARLY_STOPPING = "budget", "time limit", "early stopping"
+STOP_REASONS = (BUDGET, TIME_LIMIT, EARLY_STOPPING)
 
 RULE = ("converged when (L_a - L_b)/|L_a| < {tol:g}, L_a = mean training loss over "
         "[{a0:g}%, {a1:g}%) of the steps, L_b = mean over the last {s:g}% "
@@ -91,6 +95,7 @@ class LossCurve:
         self._step: list[float] = []    # per bin: sum of the steps
         self._count: list[int] = []     # per bin: number of values
         self.n_steps = 0                # the last step added + 1
+        self.stopped_by: str | None = None  # one of STOP_REASONS, set by the training loop
 
     def add(self, step: int, value: float) -> None:
         """Record the loss ``value`` (a Python float) of optimizer step ``step``."""
@@ -118,13 +123,15 @@ class LossCurve:
     def to_dict(self) -> dict:
         """JSON-ready: ``steps`` (mean step of each non-empty bin), ``loss`` (mean loss per bin),
         ``count`` (steps per bin), ``bin_width``, ``total_steps`` (steps taken),
-        ``planned_steps`` and ``schedule_end``."""
+        ``planned_steps``, ``schedule_end`` and ``stopped_by`` (why training ended, one of
+        :data:`STOP_REASONS`; None when the method trains itself without the suite's loop)."""
         kept = [j for j, c in enumerate(self._count) if c]
         return {"steps": [self._step[j] / self._count[j] for j in kept],
                 "loss": [self._loss[j] / self._count[j] for j in kept],
                 "count": [self._count[j] for j in kept],
                 "bin_width": self.width, "total_steps": self.n_steps,
-                "planned_steps": self.planned_steps, "schedule_end": self.schedule_end}
+                "planned_steps": self.planned_steps, "schedule_end": self.schedule_end,
+                "stopped_by": self.stopped_by}
 
 
 def _span_mean(curve: dict, lo: float, hi: float) -> float | None:
@@ -182,6 +189,14 @@ def training_summary(curve: "LossCurve | None") -> dict:
     """What the runner stores as ``record["training"]``: the binned curve (None without one) and
     the fields of :func:`convergence`."""
     return {"loss_curve": None if curve is None else curve.to_dict(), **convergence(curve)}
+
+
+def time_limited_metric(curve: "LossCurve | None") -> float | None:
+    """The metric ``time_limited``: 1.0 when training was cut by its wall-clock limit before its
+    planned steps (its numbers then depend on the machine's speed and load), 0.0 when it ended
+    otherwise, None when unknown (no curve, or a method that trains itself)."""
+    reason = None if curve is None else curve.stopped_by
+    return None if reason is None else float(reason == TIME_LIMIT)
 
 
 def converged_metric(flag: bool | None) -> float | None:

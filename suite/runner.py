@@ -34,7 +34,7 @@ from .config import RunSpec
 from .data.loading import load_dataset
 from .devices import resolve_device
 from .errors import SuiteError
-from .loss_curve import converged_metric, training_summary
+from .loss_curve import converged_metric, time_limited_metric, training_summary
 from .progress import null_progress, tqdm_progress
 from .provenance import now, provenance
 from .registry import METHODS, create_method, discover
@@ -93,7 +93,8 @@ def run_one(spec_dict: dict, out: str | Path, device: str = "auto", data_dir: st
 
         metrics, arrays = evaluate_method(method, ds, settings, spec.seed)
         metrics.update(fit_seconds=fit_seconds, params=method.n_params(), **_peak_memory_mb(dev),
-                       converged=converged_metric(training["converged"]))
+                       converged=converged_metric(training["converged"]),
+                       time_limited=time_limited_metric(method.loss_curve_))
         traces = trace_method(method, ds, settings, spec.seed)
         cls = METHODS.get(spec.method)
         record = {

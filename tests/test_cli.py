@@ -189,3 +189,26 @@ def test_gap_command_reinfers_stored_runs_without_training(capsys, tmp_path):
     assert "0 runs analysed" in stdout  # already done; --force recomputes
     code, _, err = run(capsys, "gap", "--out", str(out), "--lams", "a,b")
     assert code == 2 and "malformed --lams" in err
+
+
+def test_a_run_cut_by_its_time_limit_is_recorded_and_marked(capsys, tmp_path):
+    """max_seconds that runs out before the planned steps: the record says so (stopped_by,
+    time_limited = 1), and every table marks the row " ‡" with the footnote; a run that took
+    its planned steps is not marked."""
+    out = tmp_path / "store"
+    code, stdout, _ = run(capsys, "--methods", "lca,ista", "--dataset", "digits", "--profile",
+                          "smoke", "--set", "lca.max_seconds=1e-6", "--out", str(out))
+    assert code == 0, stdout
+    recs = {r["spec"]["method"]: r for r in records(out).values()}
+    cut, whole = recs["lca"], recs["ista"]
+    curve = cut["training"]["loss_curve"]
+    assert curve["stopped_by"] == "time limit" and curve["total_steps"] == 1 < curve["planned_steps"]
+    assert cut["metrics"]["time_limited"] == 1.0
+    assert whole["training"]["loss_curve"]["stopped_by"] == "budget"
+    assert whole["metrics"]["time_limited"] == 0.0
+    assert "lca (max_seconds=1e-06) ‡" in stdout and "‡ cut by its time limit" in stdout
+    assert "ista ‡" not in stdout
+    md = (out / "reports" / "leaderboard_digits_smoke.md").read_text()
+    assert "lca (max_seconds=1e-06) ‡" in md and "‡ cut by its time limit (max_seconds)" in md
+    page = (out / "reports" / "index.html").read_text()
+    assert "cut by its time limit" in page and "stopped by" in page

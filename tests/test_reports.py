@@ -283,3 +283,13 @@ def test_store_summary_counts_in_singular_and_plural(tmp_path):
     reports.build(tmp_path)
     text = (tmp_path / "reports" / "index.md").read_text()
     assert "3 finished runs stored in" in text and "(2 configurations on 1 dataset/profile pair)" in text
+
+
+def test_shortened_labels_keep_both_marks():
+    from reports.formatting import split_marks
+    from reports.terminal import _shorten
+
+    assert split_marks("lca (lam=0.1) † ‡") == ("lca (lam=0.1)", " † ‡")
+    assert split_marks("lca ‡") == ("lca", " ‡") and split_marks("lca") == ("lca", "")
+    short = _shorten("lca (lam=0.1, dt=0.05, working_set=32) † ‡", 16)
+    assert short.endswith("… † ‡") and len(short) <= 16

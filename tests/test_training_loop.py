@@ -114,6 +114,15 @@ def test_max_seconds_stops_after_the_step_during_which_time_ran_out(monkeypatch)
     assert len(m.calls) == m.n_steps_ == 3 and m.loss_curve_.n_steps == 3
     assert m.loss_curve_.planned_steps == math.ceil(100 * N / BS)
     assert m.ended == 1
+    assert m.loss_curve_.stopped_by == "time limit" == m.loss_curve_.to_dict()["stopped_by"]
+
+
+def test_time_running_out_on_the_last_planned_step_is_the_budget(monkeypatch):
+    clock = FakeClock()
+    fake_deadline(monkeypatch, clock)
+    m = Scripted(clock=clock)
+    m.fit(data(), Budget(epochs=1, max_seconds=PER_EPOCH - 0.5))   # runs out at the last step
+    assert m.n_steps_ == PER_EPOCH and m.loss_curve_.stopped_by == "budget"
 
 
 def test_an_empty_training_set_is_a_data_error():
@@ -129,6 +138,7 @@ def test_no_time_limit_runs_the_whole_budget(monkeypatch):
     m = Scripted(clock=clock)
     m.fit(data(), Budget(epochs=4, max_seconds=None))
     assert m.n_steps_ == math.ceil(4 * N / BS) == 10
+    assert m.loss_curve_.stopped_by == "budget"
 
 
 # -- NaN guard and loss curve ---------------------------------------------------------------
@@ -175,6 +185,7 @@ def test_early_stopping_keeps_the_best_scoring_state():
     assert m.validated_w == [3.0, 6.0, 9.0, 12.0]     # once per epoch, then stopped
     assert m.n_steps_ == 4 * PER_EPOCH and m.loss_curve_.n_steps == 12
     assert float(m.w) == 6.0                          # the state of the best score, restored
+    assert m.loss_curve_.stopped_by == "early stopping"
     reports = [p for p in progress.bars[0].postfixes if "val_score" in p]
     assert [r["val_score"] for r in reports] == [1.0, 3.0, 2.0, 2.5]
     assert [r["best"] for r in reports] == [1.0, 3.0, 3.0, 3.0]
@@ -191,6 +202,7 @@ def test_early_stopping_scores_the_last_partial_epoch_and_the_timeout(monkeypatc
     m.fit(data(), Budget(epochs=50, max_seconds=4.5), val=data(5))   # out of time after step 5
     assert m.validated_w == [3.0, 5.0] and m.n_steps_ == 5
     assert float(m.w) == 3.0                          # the better first score's state
+    assert m.loss_curve_.stopped_by == "time limit"
 
 
 def test_without_val_or_patience_nothing_is_scored():
