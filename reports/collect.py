@@ -22,8 +22,7 @@ import pandas as pd
 
 from suite.store import Store
 
-from .formatting import (config_label, converged_text, mark_time_limited, mark_unconverged,
-                         sort_value)
+from .formatting import config_label, converged_text, mark_label, sort_value
 from .stats import mean_ci
 
 RUN_COLUMNS = ("dataset", "profile", "family", "method", "config", "config_id", "overrides",
@@ -153,8 +152,7 @@ class Table:
     def label(self, i: int) -> str:
         """Row ``i``'s configuration label, marked " †" when it did not converge and " ‡" when
         a seed was cut by its time limit."""
-        return mark_time_limited(mark_unconverged(self.meta.at[i, "config"], self.converged_text(i)),
-                                 self.time_limited(i))
+        return mark_label(self.meta.at[i, "config"], self.converged_text(i), self.time_limited(i))
 
     def any_unconverged(self) -> bool:
         """Whether some row did not converge (its tables then carry the footnote)."""

@@ -34,6 +34,7 @@ TIME_LIMITED_MARK = " ‡"
 TIME_LIMITED_NOTE = ("‡ cut by its time limit (max_seconds) before its planned steps, on at least "
                      "one seed: its numbers depend on the machine's speed and load (give it more "
                      "time with --set METHOD.max_seconds=...)")
+TIME_LIMITED_BADGE = "cut by its time limit"
 
 
 def fmt_number(v: float | None, digits: int = 4) -> str:
@@ -73,14 +74,11 @@ def converged_text(value: float | None) -> str:
     return "yes" if value >= 1.0 else "no"
 
 
-def mark_unconverged(label: str, converged: str) -> str:
-    """``label`` with :data:`UNCONVERGED_MARK` when ``converged`` is "no"."""
-    return label + UNCONVERGED_MARK if converged == "no" else label
-
-
-def mark_time_limited(label: str, time_limited: bool) -> str:
-    """``label`` with :data:`TIME_LIMITED_MARK` when a seed was cut by its time limit."""
-    return label + TIME_LIMITED_MARK if time_limited else label
+def mark_label(label: str, converged: str, time_limited: bool) -> str:
+    """``label`` with :data:`UNCONVERGED_MARK` when ``converged`` is "no", then
+    :data:`TIME_LIMITED_MARK` when a seed was cut by its time limit."""
+    return (label + (UNCONVERGED_MARK if converged == "no" else "")
+            + (TIME_LIMITED_MARK if time_limited else ""))
 
 
 def split_marks(label: str) -> tuple[str, str]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 
 from .collect import Table
-from .formatting import TIME_LIMITED_NOTE, fmt_number
+from .formatting import TIME_LIMITED_BADGE, TIME_LIMITED_NOTE, fmt_number
 from .html_parts import (cell, column_group, esc, group_header_row, header_cell, table)
 from .ranking import LOWER, Ranking
 from .run_details import run_anchor
 from .tables import leaderboard
 
 NOT_A_RESULT = "not converged: not a result"
-TIME_LIMITED = "cut by its time limit"
 TITLES = {"n_seeds": "number of seeds", "converged": "PROTOCOL.md's convergence criterion"}
 
 
@@ -52,8 +51,8 @@ def leaderboard_table(table_rows: Table, table_id: str) -> str:
                          f's{s}</a>' for s, k in zip(meta["seeds"], meta["keys"]))
         badge = f' <span class="badge warn">{NOT_A_RESULT}</span>' if conv == "no" else ""
         if table_rows.time_limited(i):
-            badge += f' <span class="badge na" title="{esc(TIME_LIMITED_NOTE)}">{TIME_LIMITED}</span>'
-
+            badge += (f' <span class="badge na" title="{esc(TIME_LIMITED_NOTE)}">'
+                      f'{TIME_LIMITED_BADGE}</span>')
         label_html = (f'{esc(display[0])}{badge}<span class="runs-links">runs:{" " + links}'
                       f'</span>')
         tds = [cell(label_html, meta["config"], "label", raw=True),

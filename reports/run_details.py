@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formatting import (config_label, converged_text, fmt_param, mark_time_limited,
-                         mark_unconverged)
+from .formatting import TIME_LIMITED_BADGE, config_label, converged_text, fmt_param, mark_label
 from .html_parts import esc, kv_table
 from .loss_svg import loss_curve_svg
 
@@ -82,14 +81,12 @@ def run_details(rec: dict) -> str:
     flag = metrics.get("converged")
     conv = converged_text(flag if isinstance(flag, (int, float)) else None)
     limited = metrics.get("time_limited") == 1.0
-    label = mark_time_limited(mark_unconverged(config_label(spec.get("method", "?"),
-                                                            spec.get("overrides") or {}), conv),
-                              limited)
+    label = mark_label(config_label(spec.get("method", "?"), spec.get("overrides") or {}), conv,
+                       limited)
     badge = (' <span class="badge warn">not converged: its numbers are not results</span>'
              if conv == "no" else "")
     if limited:
-        badge += ' <span class="badge na">cut by its time limit</span>'
-
+        badge += f' <span class="badge na">{TIME_LIMITED_BADGE}</span>'
     data = rec.get("dataset") or {}
     provenance = rec.get("provenance") or {}
     data_items = [(k, data[k]) for k in DATA_KEYS if k in data]

@@ -25,8 +25,7 @@ from tabulate import tabulate
 
 from .collect import ReportContext, Table, resolved_value
 from .formatting import (MARKS_NOTE, TIME_LIMITED_NOTE, UNCONVERGED_NOTE, fmt_computed,
-                         fmt_mean_ci, fmt_param, mark_time_limited, slug, sort_value)
-from .formatting import mark_unconverged as _marked
+                         fmt_mean_ci, fmt_param, mark_label, slug, sort_value)
 
 CORE_METRICS = ("sse", "mse", "r2", "rate", "nelbo", "lifetime_sparsity", "population_sparsity",
                 "frac_zeros", "l0", "dead_frac")
@@ -125,8 +124,7 @@ def sweep_display(sub: Table, settings: dict[str, list]) -> tuple[list[str], lis
     " ‡" when a seed was cut by its time limit),
     swept settings (blank where not the method's), n_seeds, converged, :data:`SWEEP_METRICS`."""
     cells = _cells(sub, list(SWEEP_METRICS))
-    rows = [[mark_time_limited(_marked(sub.meta.at[j, "method"], sub.converged_text(j)),
-                               sub.time_limited(j))]
+    rows = [[mark_label(sub.meta.at[j, "method"], sub.converged_text(j), sub.time_limited(j))]
             + ["" if col[j] is None else fmt_param(col[j]) for col in settings.values()]
             + [str(sub.meta.at[j, "n_seeds"]), sub.converged_text(j)] + cells[j]
             for j in range(len(sub))]
