@@ -268,9 +268,9 @@ def fista_given_support(x: torch.Tensor, atoms: torch.Tensor, gram: torch.Tensor
             sub = _restricted(full, rows, index)
             iterate(make_steps("fista", sub, torch.zeros_like(sub.b), cold=True), tol, MAX_ITER)
 
+    subs = [_restricted(full, rows, index) for rows, index in batches]
     iterations = torch.zeros(x.shape[0], dtype=torch.long)
-    for rows, index in batches:
-        sub = _restricted(full, rows, index)
+    for (rows, _), sub in zip(batches, subs):
         steps = make_steps("fista", sub, torch.zeros_like(sub.b), cold=True)
         first = torch.full((rows.numel(),), -1, dtype=torch.long)
         for it in range(MAX_ITER + 1):
@@ -280,7 +280,6 @@ def fista_given_support(x: torch.Tensor, atoms: torch.Tensor, gram: torch.Tensor
                 break
             steps.step()
         iterations[rows] = first
-    subs = [_restricted(full, rows, index) for rows, index in batches]
     codes = torch.zeros_like(full.b)
     return dict(solve_s=best_time(solve, repeats)[0],
                 mean_iter=float(iterations.double().mean()), most_iter=int(iterations.max()),
